@@ -1,0 +1,177 @@
+"""Image loading: any path, bytes or array becomes one RGB uint8 HxWx3 array, or a typed error."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import ImageTooLargeError, ImageTooSmallError, InvalidImageError
+
+__all__ = ["ImageSource", "load_image", "MAX_PIXELS", "MAX_BYTES", "MIN_SIDE"]
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray]
+
+#: Largest image accepted, in pixels (a 48 MP phone photo fits; a decompression bomb does not).
+MAX_PIXELS = 50_000_000
+#: Largest file accepted, in bytes.
+MAX_BYTES = 50 * 1024 * 1024
+#: Smallest side, in pixels, of an image that can hold a recognisable face.
+MIN_SIDE = 32
+
+# FaceSim checks the pixel count itself, from the header; a truncated file must fail, not half-load.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def load_image(src: ImageSource, *, name: str | None = None) -> np.ndarray:
+    """Load an image as RGB uint8.
+
+    Grayscale, palette, 16-bit and CMYK images are converted; alpha is composited on white; the EXIF
+    orientation is applied; an animated image (GIF, WebP, ...) gives its first frame.
+
+    Args:
+        src: a file path, the raw bytes of an image file, or an array: uint8 or uint16, HxW (gray),
+            HxWx1, HxWx3 (RGB order) or HxWx4 (RGBA).
+        name: how error messages name this input (default: the file name, or "image").
+
+    Returns:
+        np.ndarray of shape (H, W, 3), dtype uint8, RGB order. A new array (never a view of `src`).
+
+    Raises:
+        InvalidImageError: not an image, unreadable, corrupt or truncated, or an unsupported array.
+        ImageTooLargeError: more than `MAX_PIXELS` pixels (refused from the header) or `MAX_BYTES`.
+        ImageTooSmallError: a side shorter than `MIN_SIDE` pixels.
+    """
+    if isinstance(src, np.ndarray):
+        label = name or "image"
+        rgb = _array_to_rgb(src, label)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        label = name or "image"
+        rgb = _decode(bytes(src), label)
+    elif isinstance(src, (str, os.PathLike)):
+        path = Path(src)
+        label = name or path.name
+        rgb = _decode(_read_file(path, label), label)
+    else:
+        raise InvalidImageError(
+            f"expected a file path, image bytes or a numpy array, got {type(src).__name__}",
+            input_name=name or "image",
+        )
+    _check_size(rgb.shape[1], rgb.shape[0], label)
+    return rgb
+
+
+def _read_file(path: Path, label: str) -> bytes:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read file ({exc.strerror or exc})", input_name=label) from None
+    if not path.is_file():
+        raise InvalidImageError("is not a file", input_name=label)
+    if size > MAX_BYTES:
+        raise ImageTooLargeError(
+            f"file is {size / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB", input_name=label
+        )
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read file ({exc.strerror or exc})", input_name=label) from None
+
+
+def _check_size(width: int, height: int, label: str) -> None:
+    if width * height > MAX_PIXELS:
+        raise ImageTooLargeError(
+            f"image is {width}x{height} ({width * height / 1e6:.0f} MP); "
+            f"the limit is {MAX_PIXELS / 1e6:.0f} MP",
+            input_name=label,
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageTooSmallError(
+            f"image is {width}x{height}; a face needs at least {MIN_SIDE}x{MIN_SIDE} pixels",
+            input_name=label,
+        )
+
+
+def _decode(data: bytes, label: str) -> np.ndarray:
+    if not data:
+        raise InvalidImageError("file is empty", input_name=label)
+    if len(data) > MAX_BYTES:
+        raise ImageTooLargeError(
+            f"file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB", input_name=label
+        )
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns before its own bomb check; FaceSim checks the header size itself below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            _check_size(img.width, img.height, label)  # from the header, before any pixel is decoded
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _pil_to_rgb(img, label)
+    except (ImageTooLargeError, ImageTooSmallError, InvalidImageError):
+        raise
+    except UnidentifiedImageError:
+        raise InvalidImageError("not an image (unrecognised file format)", input_name=label) from None
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError("image is too large to decode safely", input_name=label) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
+        # Pillow signals truncated and corrupt data with these.
+        raise InvalidImageError(f"corrupt or truncated image ({exc})", input_name=label) from None
+
+
+def _pil_to_rgb(img: Image.Image, label: str) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _array_to_rgb(np.asarray(img), label)
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("LA", "PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA":
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img)
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+    return np.array(img, dtype=np.uint8)
+
+
+def _array_to_rgb(arr: np.ndarray, label: str) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise InvalidImageError(
+            f"array of shape {arr.shape} is not an image (expected HxW, HxWx1, HxWx3 or HxWx4)",
+            input_name=label,
+        )
+    if arr.size == 0:
+        raise InvalidImageError("array is empty", input_name=label)
+    _check_size(arr.shape[1], arr.shape[0], label)
+    arr = _to_uint8(arr, label)
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 4:
+        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
+        rgb = arr[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr, dtype=np.uint8).copy()
+
+
+def _to_uint8(arr: np.ndarray, label: str) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        return (arr >> 8).astype(np.uint8)
+    if arr.dtype in (np.int32, np.int64, np.uint32):  # Pillow's 32-bit integer mode, 16-bit PNGs
+        top = 65535 if arr.max(initial=0) > 255 else 255
+        return np.clip(arr.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
+    if arr.dtype in (np.float32, np.float64) and np.isfinite(arr).all():
+        top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        return np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    raise InvalidImageError(f"unsupported array dtype {arr.dtype}", input_name=label)

@@ -1,0 +1,255 @@
+"""The encoder: its config, its architecture rebuilt in code, weights-only loading, and embedding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import WeightsError
+
+__all__ = [
+    "ModelConfig",
+    "Calibration",
+    "Encoder",
+    "build_encoder",
+    "load_encoder",
+    "DEFAULT_WEIGHTS",
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+    "file_sha256",
+]
+
+log = logging.getLogger(__name__)
+
+#: The shipped weights folder (the app's default model).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_FILE = "encoder.weights.h5"
+CONFIG_FILE = "config.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Logistic map from distance to the probability of "same person": 1 / (1 + exp(slope * (d - center)))."""
+
+    slope: float
+    center: float
+
+    def probability(self, distance: float) -> float:
+        z = self.slope * (distance - self.center)
+        return float(1.0 / (1.0 + math.exp(min(50.0, max(-50.0, z)))))
+
+    def distance_at(self, probability: float) -> float:
+        """The distance whose calibrated probability is `probability` (0 < p < 1)."""
+        return self.center + math.log((1.0 - probability) / probability) / self.slope
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild the encoder and use it as evaluation calibrated it.
+
+    `threshold` and `calibration` are written by `python -m training.evaluate` from validation pairs;
+    they are None until a model has been evaluated.
+    """
+
+    input_size: int = 64
+    crop_size: int = 80
+    widths: tuple[int, ...] = (32, 64, 128, 160)
+    embedding_dim: int = 128
+    dropout: float = 0.2
+    flip_tta: bool = True
+    threshold: float | None = None
+    calibration: Calibration | None = None
+    #: A verdict is "uncertain" when the distance is closer to the threshold than the distance over
+    #: which the calibrated probability moves from 0.5 to this value.
+    uncertain_probability: float = 0.75
+    weights_file: str = WEIGHTS_FILE
+    #: Free-form provenance (split, seed, training command, checksums); not used to rebuild the model.
+    info: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        data = dict(data)
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise WeightsError(f"config.json has unknown keys {sorted(unknown)}", input_name="weights")
+        if "widths" in data:
+            data["widths"] = tuple(int(w) for w in data["widths"])
+        if data.get("calibration") is not None:
+            data["calibration"] = Calibration(**data["calibration"])
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, folder: str | Path) -> ModelConfig:
+        path = Path(folder) / CONFIG_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise WeightsError(f"{path} is missing", input_name="weights") from None
+        except (OSError, ValueError) as exc:
+            raise WeightsError(f"{path} is not valid JSON ({exc})", input_name="weights") from None
+        if not isinstance(data, dict):
+            raise WeightsError(f"{path} must hold a JSON object", input_name="weights")
+        try:
+            return cls.from_dict(data)
+        except TypeError as exc:
+            raise WeightsError(f"{path} is invalid ({exc})", input_name="weights") from None
+
+    def write(self, folder: str | Path) -> Path:
+        """Write config.json atomically into `folder`."""
+        path = Path(folder) / CONFIG_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+        return path
+
+    @property
+    def uncertain_margin(self) -> float:
+        """Half-width, in distance, of the "uncertain" band around the threshold (0 when uncalibrated)."""
+        if self.calibration is None:
+            return 0.0
+        p = self.uncertain_probability
+        return math.log(p / (1.0 - p)) / self.calibration.slope
+
+    def with_(self, **changes) -> ModelConfig:
+        return replace(self, **changes)
+
+
+def build_encoder(config: ModelConfig):
+    """Build the encoder network described by `config` (fresh, untrained weights).
+
+    A plain strided CNN: per stage two 3x3 convolutions (the second with stride 2), batch norm and ReLU;
+    then flatten, dropout, a dense projection and L2 normalisation. Inputs are RGB in [0, 255] of shape
+    (input_size, input_size, 3); outputs are unit vectors of `embedding_dim` float32.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((config.input_size, config.input_size, 3), name="face")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    for i, width in enumerate(config.widths):
+        for j, stride in enumerate((1, 2)):
+            x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False,
+                              name=f"stage{i}_conv{j}")(x)
+            x = layers.BatchNormalization(name=f"stage{i}_bn{j}")(x)
+            x = layers.ReLU(name=f"stage{i}_relu{j}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(config.dropout, name="dropout")(x)
+    x = layers.Dense(config.embedding_dim, name="project", dtype="float32")(x)
+    x = layers.BatchNormalization(name="project_bn", dtype="float32")(x)
+    outputs = layers.UnitNormalization(name="l2_normalize", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="facesim_encoder")
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Encoder:
+    """A loaded encoder: load once, embed many times (thread safe for inference)."""
+
+    def __init__(self, config: ModelConfig, model, folder: Path | None = None):
+        import tensorflow as tf
+
+        self.config = config
+        self.model = model
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, config.input_size, config.input_size, 3), tf.float32)],
+            reduce_retracing=True,
+        )
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Encoder:
+        """Rebuild the encoder from `folder/config.json` and load its weights-only file.
+
+        Raises:
+            WeightsError: the folder, its config or its weights file is missing or invalid.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise WeightsError(f"weights folder {folder} does not exist", input_name="weights")
+        config = ModelConfig.read(folder)
+        encoder = cls.load_from(config, folder / config.weights_file)
+        encoder.folder = folder
+        log.info("loaded encoder from %s", folder)
+        return encoder
+
+    @classmethod
+    def load_from(cls, config: ModelConfig, weights: str | Path) -> Encoder:
+        """Build the architecture `config` describes and load a weights-only file into it."""
+        weights = Path(weights)
+        if not weights.is_file():
+            raise WeightsError(f"{weights} is missing", input_name="weights")
+        try:
+            model = build_encoder(config)
+            model.load_weights(weights)
+        except Exception as exc:  # noqa: BLE001 - h5py/keras raise many kinds for a bad file
+            raise WeightsError(f"cannot load {weights}: {exc}", input_name="weights") from None
+        return cls(config, model)
+
+    def embed_crops(self, crops: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+        """Embed aligned face crops.
+
+        Args:
+            crops: uint8 array (N, crop_size, crop_size, 3), RGB: `Face.crop`s stacked.
+
+        Returns:
+            float32 array (N, embedding_dim) of unit vectors (flip test-time augmentation when the
+            config asks for it).
+        """
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        size, inp = self.config.crop_size, self.config.input_size
+        if crops.shape[1:] != (size, size, 3):
+            raise ValueError(f"crops must have shape (N, {size}, {size}, 3), got {crops.shape}")
+        off = (size - inp) // 2
+        x = crops[:, off : off + inp, off : off + inp, :].astype(np.float32)
+        out = []
+        for i in range(0, len(x), batch_size):
+            batch = x[i : i + batch_size]
+            e = self._forward(batch).numpy()
+            if self.config.flip_tta:
+                e = e + self._forward(np.ascontiguousarray(batch[:, :, ::-1, :])).numpy()
+            out.append(e)
+        emb = np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
+        return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(folder: str) -> Encoder:
+    return Encoder.load(folder)
+
+
+_load_lock = threading.Lock()
+
+
+def load_encoder(weights: str | Path | Encoder | None = None) -> Encoder:
+    """The encoder for `weights` (a folder path, an Encoder, or None for the shipped weights), loaded once."""
+    if isinstance(weights, Encoder):
+        return weights
+    if isinstance(weights, str) and weights.startswith("hf://"):
+        from .hub import download_weights  # imported only here: the core library works offline
+
+        weights = download_weights(weights)
+    folder = str(Path(weights if weights is not None else DEFAULT_WEIGHTS).resolve())
+    with _load_lock:
+        return _cached_encoder(folder)

@@ -1,0 +1,1 @@
+"""FaceSim training: dataset building, triplet training, evaluation, export and Hub push (CLIs)."""

@@ -1,0 +1,115 @@
+"""The model card (`README.md` of a weights folder), built from its config.json and metrics.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LICENSE = "mit"
+
+
+def card_metadata(config: dict, metrics: dict):
+    """Hugging Face model-card metadata (huggingface_hub.ModelCardData) with the protocol figures."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = []
+    if "pair_accuracy" in metrics:
+        for key, name in (("pair_accuracy", "accuracy"), ("roc_auc", "roc_auc"), ("tar_at_far_1pct", "tar@far=1%")):
+            if metrics.get(key) is not None:
+                results.append(EvalResult(
+                    task_type="image-feature-extraction", task_name="Face verification",
+                    dataset_type="lfw", dataset_name="LFW deep-funneled, held-out identities (folds 8-9)",
+                    dataset_split="test", metric_type=name, metric_name=name, metric_value=round(metrics[key], 4),
+                ))
+    return ModelCardData(
+        library_name="keras", license=LICENSE, pipeline_tag="image-feature-extraction",
+        tags=["face-verification", "siamese", "triplet-loss", "tensorflow", "facesim"],
+        datasets=["lfw"], model_name="FaceSim encoder", eval_results=results or None,
+    )
+
+
+def render_card(folder: Path) -> str:
+    """The model card text (YAML front matter + body) for a weights folder."""
+    config = json.loads((folder / "config.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    meta = card_metadata(config, metrics)
+    info = config.get("info", {})
+    train = info.get("training", {})
+    data = info.get("data", {})
+    widths = ", ".join(str(w) for w in config["widths"])
+    if "pair_accuracy" in metrics:
+        lo, hi = metrics["pair_accuracy_ci95"]
+        figures = "\n".join([
+            "| figure | value |", "|---|---|",
+            f"| LFW test pair accuracy (1,200 pairs of held-out people) | **{metrics['pair_accuracy']:.4f}** "
+            f"(95% Wilson CI {lo:.4f}-{hi:.4f}) |",
+            f"| threshold (chosen on validation fold 7) | {metrics['threshold']:.4f} |",
+            f"| ROC AUC (test) | {metrics['roc_auc']:.4f} |",
+            f"| TAR at FAR = 1% (test) | {metrics['tar_at_far_1pct']:.4f} |",
+            f"| triplet accuracy (2,000 test triplets, seed 0) | {metrics['triplet_accuracy']:.4f} |",
+            f"| AT&T faces: accuracy at the LFW threshold / ROC AUC | {metrics.get('att_accuracy', float('nan')):.4f}"
+            f" / {metrics.get('att_auc', float('nan')):.4f} |",
+            f"| no-face fallbacks (centre crop) | {metrics['fallbacks']} of {metrics['images']} images |",
+            f"| median ms per image: extraction / embedding | {metrics['extract_ms_median']:.1f} / "
+            f"{metrics['embed_ms_median']:.1f} |",
+        ])
+    else:
+        figures = (f"Validation only so far: pair accuracy {metrics.get('validation_accuracy', float('nan')):.4f} "
+                   "on fold 7. Run `python -m training.evaluate --weights <folder>` for the protocol figures.")
+    body = f"""
+# FaceSim encoder
+
+A small convolutional face encoder trained from scratch with **triplet loss** (a triplet Siamese
+network: anchor, positive and negative share this encoder) for [FaceSim](https://huggingface.co/spaces),
+a demo that tells whether two photos show the same person. It maps an aligned RGB face crop
+({config['input_size']}x{config['input_size']} centre of a {config['crop_size']}x{config['crop_size']} crop)
+to a unit vector of {config['embedding_dim']} numbers; two faces are the same person when the Euclidean
+distance between their vectors is at most the threshold below.
+
+## Figures (PROTOCOL.md v1, full pipeline: detection, alignment, encoder)
+
+{figures}
+
+Evaluation: `python -m training.evaluate --weights <this folder>`; it prints these figures and writes them to
+`metrics.json`. Test people never contributed an image to training; the threshold and the probability
+calibration (logistic, slope {(config.get('calibration') or {}).get('slope', float('nan')):.3f},
+centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come from validation fold 7.
+
+## Model
+
+- Architecture (rebuilt in code by `facesim.model.build_encoder` from `config.json`): plain strided CNN,
+  stage widths {widths}, each stage two 3x3 convolutions with batch norm and ReLU (the second with stride 2),
+  then flatten, dropout {config['dropout']}, dense {config['embedding_dim']}, batch norm, L2 normalisation.
+- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).
+- Flip test-time augmentation: {'on' if config.get('flip_tta') else 'off'}.
+
+## Training
+
+- Data: {data.get('dataset', '?')}; {data.get('train', '')} ({data.get('train_people', '?')} people,
+  {data.get('train_images', '?')} images). Validation: {data.get('validation', '?')}. Test: {data.get('test', '?')}.
+- Objective: triplet loss, margin {train.get('margin', '?')}, {train.get('mining', '?')} mining over
+  P identities x K images; auxiliary CosFace weight {train.get('cosface_weight', 0)};
+  distillation weight {train.get('distill_weight', 0)} (teacher used at training time only, never shipped).
+- Command (seed {train.get('seed', '?')}): `{train.get('command', '?')}`
+- Wall time: {train.get('wall_minutes', '?')} minutes on a {train.get('host_cpus', '?')}-core CPU, no GPU
+  ({train.get('steps', '?')} steps; best validation at step {train.get('best_step', '?')}).
+
+## Intended use and limitations
+
+For demos and teaching: comparing faces in photos the user owns or may use. Not for identification of
+people without consent, surveillance, or any decision with legal or similar effect. Trained on
+LFW celebrities (mostly adult, light-skinned, male, frontal press photos): expect lower accuracy for other
+groups, children, profile views, heavy make-up, masks, low light and low resolution. The Haar detector
+misses strongly turned faces. Distances depend on the crop: use FaceSim's own pipeline.
+"""
+    from huggingface_hub import ModelCard
+
+    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n{body}"))
+
+
+def write_card(folder: Path) -> Path:
+    path = Path(folder) / "README.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(render_card(Path(folder)))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,329 @@
+"""Train the encoder with triplet loss: `python -m training.train --out runs/NAME [options]`.
+
+The product is the encoder; the triplet Siamese network (three inputs, one shared encoder, a distance
+layer) is the training scaffolding. Triplets are mined online in P identities x K images batches
+(batch-hard) or drawn at random (`--mining random`, the seed notebook's way). The weights are kept
+whenever validation pair accuracy (PROTOCOL.md fold 7) beats the best so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import queue
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import data as D
+
+log = logging.getLogger("training.train")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=str(D.LFW), help="folder-per-person dataset (LFW: protocol split)")
+    p.add_argument("--out", required=True, help="weights folder to write")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: from --epochs)")
+    p.add_argument("--epochs", type=float, default=30.0, help="passes over the training images")
+    p.add_argument("--people", type=int, default=32, help="P: identities with 2+ images per batch")
+    p.add_argument("--per-person", type=int, default=4, help="K: images per identity in a batch")
+    p.add_argument("--singletons", type=int, default=32, help="extra one-image people per batch (negatives)")
+    p.add_argument("--mining", choices=("batch-hard", "random"), default="batch-hard")
+    p.add_argument("--margin", type=float, default=0.3, help="triplet loss margin (Euclidean, unit vectors)")
+    p.add_argument("--cosface-weight", type=float, default=0.0, help="weight of the auxiliary CosFace loss")
+    p.add_argument("--teacher", default=None, help=".npz of teacher embeddings (training.teacher)")
+    p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the teacher-matching loss")
+    p.add_argument("--input-size", type=int, default=64)
+    p.add_argument("--widths", default="32,64,128,160")
+    p.add_argument("--embedding-dim", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--precision", choices=("bfloat16", "float32"), default="bfloat16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2, help="processes for face extraction")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", default=None, help="push the folder after training")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    t_start = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    train_set, val_pairs, val_set, split_info = load_training_data(Path(args.data), args.workers, args.seed)
+    log.info("train: %d people, %d images; validation: %d pairs", len(train_set.names),
+             len(train_set.paths), len(val_pairs[0]))
+
+    import keras
+    import tensorflow as tf
+
+    from facesim.model import ModelConfig, build_encoder
+
+    from .siamese import CosFaceHead, DistanceLayer, batch_hard_indices, build_siamese, triplet_loss
+
+    keras.utils.set_random_seed(args.seed)
+    config = ModelConfig(input_size=args.input_size, widths=tuple(int(w) for w in args.widths.split(",")),
+                         embedding_dim=args.embedding_dim)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bfloat16" else "float32")
+    encoder = build_encoder(config)
+    siamese = build_siamese(encoder)
+    distance = DistanceLayer(dtype="float32")
+    cosface = CosFaceHead(len(train_set.names)) if args.cosface_weight > 0 else None
+    if cosface is not None:
+        cosface.build((None, config.embedding_dim))
+    teacher = load_teacher(args.teacher, train_set) if args.distill_weight > 0 else None
+
+    batch = args.people * args.per_person + args.singletons
+    steps = args.steps or max(1, int(args.epochs * len(train_set.paths) / batch))
+    warmup = min(300, steps // 10)
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - warmup, alpha=0.01, warmup_target=args.lr,
+                                                      warmup_steps=warmup)
+    opt = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay)
+    variables = encoder.trainable_variables + (cosface.trainable_variables if cosface else [])
+    if teacher is not None:
+        proj = keras.layers.Dense(teacher.shape[1], use_bias=False, dtype="float32", name="to_teacher")
+        proj.build((None, config.embedding_dim))
+        variables += proj.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def step_batch_hard(x, labels, teach):
+        with tf.GradientTape() as tape:
+            emb = tf.cast(encoder(x, training=True), tf.float32)
+            a, p, n = batch_hard_indices(emb, labels)
+            d_ap, d_an = distance(tf.gather(emb, a), tf.gather(emb, p), tf.gather(emb, n))
+            loss = triplet_loss(d_ap, d_an, args.margin)
+            total = loss
+            if cosface is not None:
+                total += args.cosface_weight * cosface(emb, labels)
+            if teacher is not None:
+                t = tf.math.l2_normalize(proj(emb), axis=1)
+                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(t - teach), axis=1))
+        grads = tape.gradient(total, variables)
+        opt.apply_gradients(zip(grads, variables))
+        frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))
+        return loss, total, frac
+
+    @tf.function(reduce_retracing=True)
+    def step_random(xa, xp, xn):
+        with tf.GradientTape() as tape:
+            d_ap, d_an = siamese([xa, xp, xn], training=True)
+            loss = triplet_loss(tf.cast(d_ap, tf.float32), tf.cast(d_an, tf.float32), args.margin)
+        grads = tape.gradient(loss, encoder.trainable_variables)
+        opt.apply_gradients(zip(grads, encoder.trainable_variables))
+        frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))
+        return loss, loss, frac
+
+    from facesim.model import Encoder
+
+    runner = Encoder(config, encoder)
+    history: list[dict] = []
+    best = {"val_accuracy": -1.0, "step": 0}
+    weights_path = out / config.weights_file
+    batches = _prefetch(lambda rng: make_batch(train_set, args, rng, teacher), args.seed, steps)
+    log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
+    t0 = time.time()
+    losses = []
+    for step in range(1, steps + 1):
+        b = next(batches)
+        if args.mining == "batch-hard":
+            loss, total, frac = step_batch_hard(b["x"], b["labels"], b["teacher"])
+        else:
+            loss, total, frac = step_random(b["xa"], b["xp"], b["xn"])
+        losses.append((float(loss), float(total), float(frac)))
+        log.debug("step %d loss %.4f", step, losses[-1][0])
+        if step % args.eval_every == 0 or step == steps:
+            acc, thr = validate(runner, val_set, val_pairs)
+            mean = np.mean(losses, axis=0)
+            losses = []
+            rate = step * batch / (time.time() - t0)
+            history.append({"step": step, "triplet_loss": float(mean[0]), "total_loss": float(mean[1]),
+                            "active_triplets": float(mean[2]), "val_accuracy": acc, "val_threshold": thr,
+                            "seconds": round(time.time() - t0, 1)})
+            improved = acc > best["val_accuracy"]
+            if improved:
+                best = {"val_accuracy": acc, "step": step}
+                tmp = out / (config.weights_file + ".tmp.weights.h5")
+                encoder.save_weights(tmp)
+                tmp.replace(weights_path)
+            log.info("step %d/%d  loss %.4f  total %.4f  active %.2f  val acc %.4f%s  (%.0f img/s)", step, steps,
+                     mean[0], mean[1], mean[2], acc, " *" if improved else "", rate)
+    wall = time.time() - t_start
+    log.info("best validation accuracy %.4f at step %d; %.1f min", best["val_accuracy"], best["step"], wall / 60)
+
+    # The folder: weights (already written), config calibrated on validation, curves, metrics, card.
+    keras.mixed_precision.set_global_policy("float32")
+    final = Encoder.load_from(config, weights_path)
+    command = "python -m training.train " + " ".join(shlex.quote(a) for a in argv)
+    info = {
+        "training": {"command": command, "wall_minutes": round(wall / 60, 1), "steps": steps,
+                     "best_step": best["step"], "seed": args.seed, "batch": batch, "mining": args.mining,
+                     "margin": args.margin, "cosface_weight": args.cosface_weight,
+                     "distill_weight": args.distill_weight, "precision": args.precision,
+                     "host_cpus": os.cpu_count()},
+        "data": split_info,
+    }
+    from .evaluate import calibrate_folder
+
+    calibrate_folder(out, final, val_set, val_pairs, info=info)
+    (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+    plot_history(history, out / "training_curves.png")
+    if args.push_to_hub:
+        from .push import push
+
+        push(out, args.push_to_hub)
+    return 0
+
+
+def load_training_data(root: Path, workers: int, seed: int):
+    """(train FaceSet, validation pairs, FaceSet holding the validation images, split description)."""
+    if (root / "pairs.txt").is_file():
+        split = D.protocol_split(root)
+        all_faces = D.build_faceset(root, workers=workers, cache=D.CACHE_DIR / f"{root.name}_crops.npz")
+        train = all_faces.subset(split.train_people)
+        D.check_no_leak(train.names, split.heldout_people)
+        pairs = split.validation_pairs
+        idx = all_faces.index()
+        val_paths = sorted({p for pr in pairs for p in (pr.a, pr.b)})
+        val_set = all_faces.subset({p.split("/")[0] for p in val_paths})
+        vi = val_set.index()
+        val_pairs = (np.array([vi[p.a] for p in pairs]), np.array([vi[p.b] for p in pairs]),
+                     np.array([p.same for p in pairs]))
+        del idx
+        info = {"dataset": "LFW deep-funneled", "protocol": "PROTOCOL.md v1",
+                "train": "every image of people in no pair of folds 7-9 of pairs.txt",
+                "validation": "pairs.txt fold 7", "test": "pairs.txt folds 8-9",
+                "train_people": len(train.names), "train_images": len(train.paths)}
+        return train, val_pairs, val_set, info
+    # Any other folder-per-person dataset: hold out a seeded 25% of people for validation.
+    people = D.list_people(root)
+    names = sorted(people)
+    rng = np.random.default_rng(seed)
+    held = set(rng.choice(names, size=max(2, len(names) // 4), replace=False).tolist())
+    faces = D.build_faceset(root, people=people, workers=workers)
+    train = faces.subset([n for n in names if n not in held])
+    D.check_no_leak(train.names, held)
+    val_set = faces.subset(held)
+    val_pairs = make_pairs(val_set.labels, 200, rng)
+    info = {"dataset": str(root.name), "train_people": len(train.names), "train_images": len(train.paths),
+            "validation": f"{len(held)} held-out people, seeded pairs"}
+    return train, val_pairs, val_set, info
+
+
+def make_pairs(labels: np.ndarray, n: int, rng: np.random.Generator):
+    """n/2 same and n/2 different pairs of indices drawn from `labels`."""
+    from .siamese import random_triplets
+
+    t = random_triplets(labels, n // 2, rng)
+    a = np.concatenate([t[:, 0], t[:, 0]])
+    b = np.concatenate([t[:, 1], t[:, 2]])
+    return a, b, np.concatenate([np.ones(n // 2, bool), np.zeros(n // 2, bool)])
+
+
+def validate(runner, faces, pairs) -> tuple[float, float]:
+    from .metrics import best_threshold
+
+    emb = runner.embed_crops(faces.crops)
+    a, b, same = pairs
+    d = np.linalg.norm(emb[a] - emb[b], axis=1)
+    thr, acc = best_threshold(d, same)
+    return acc, thr
+
+
+def load_teacher(path, faces):
+    """Teacher embeddings for `faces` (rows aligned with faces.paths), centred on their mean and normalised."""
+    if path is None:
+        raise SystemExit("--distill-weight needs --teacher FILE (python -m training.teacher)")
+    with np.load(path, allow_pickle=False) as z:
+        lookup = dict(zip(z["paths"].tolist(), z["embeddings"]))
+    missing = [p for p in faces.paths if p not in lookup]
+    if missing:
+        raise SystemExit(f"teacher file lacks {len(missing)} training images, e.g. {missing[:2]}")
+    t = np.stack([lookup[p] for p in faces.paths]).astype(np.float32)
+    t -= t.mean(axis=0, keepdims=True)  # uncentred teacher targets collapse the student
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+def make_batch(faces, args, rng: np.random.Generator, teacher=None) -> dict:
+    """One augmented batch: P people x K images (+ singletons), or random triplets."""
+    from .augment import augment
+
+    if args.mining == "random":
+        from .siamese import random_triplets
+
+        t = random_triplets(faces.labels, args.people * args.per_person // 3 + 1, rng)
+        return {k: augment(faces.crops[t[:, i]], rng, args.input_size) for i, k in enumerate(("xa", "xp", "xn"))}
+    idx = _pk_indices(faces, args.people, args.per_person, args.singletons, rng)
+    return {"x": augment(faces.crops[idx], rng, args.input_size), "labels": faces.labels[idx],
+            "teacher": teacher[idx] if teacher is not None else np.zeros((len(idx), 1), np.float32)}
+
+
+_GROUPS: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+
+
+def _pk_indices(faces, p: int, k: int, singletons: int, rng) -> np.ndarray:
+    key = id(faces)
+    if key not in _GROUPS:
+        order = np.argsort(faces.labels, kind="stable")
+        bounds = np.flatnonzero(np.diff(faces.labels[order])) + 1
+        groups = np.split(order, bounds)
+        multi = [g for g in groups if len(g) >= 2]
+        single = np.concatenate([g for g in groups if len(g) == 1] or [np.zeros(0, np.int64)])
+        _GROUPS[key] = (multi, single)
+    multi, single = _GROUPS[key]
+    chosen = rng.choice(len(multi), size=min(p, len(multi)), replace=False)
+    idx = [rng.choice(multi[c], size=k, replace=len(multi[c]) < k) for c in chosen]
+    if singletons and len(single):
+        idx.append(rng.choice(single, size=min(singletons, len(single)), replace=False))
+    return np.concatenate(idx)
+
+
+def _prefetch(make, seed: int, n: int, depth: int = 4):
+    """Batches made in a background thread (numpy/OpenCV release the GIL) while TensorFlow trains."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def work():
+        rng = np.random.default_rng(seed)
+        for _ in range(n):
+            q.put(make(rng))
+
+    threading.Thread(target=work, daemon=True).start()
+    while True:
+        yield q.get()
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax[0].plot(steps, [h["triplet_loss"] for h in history], label="triplet loss")
+    ax[0].plot(steps, [h["total_loss"] for h in history], label="total loss")
+    ax[0].set_xlabel("step")
+    ax[0].legend()
+    ax[1].plot(steps, [h["val_accuracy"] for h in history], color="C2")
+    ax[1].set_xlabel("step")
+    ax[1].set_ylabel("validation pair accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
