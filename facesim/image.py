@@ -120,7 +120,9 @@ def _decode(data: bytes, label: str) -> np.ndarray:
     except UnidentifiedImageError:
         raise InvalidImageError("not an image (unrecognised file format)", input_name=label) from None
     except Image.DecompressionBombError:
-        raise ImageTooLargeError("image is too large to decode safely", input_name=label) from None
+        # Pillow's own guard fires in open() for headers far beyond its limit, before FaceSim's check.
+        raise ImageTooLargeError(f"image is too large (its header claims far more than "
+                                 f"{MAX_PIXELS / 1e6:.0f} MP); refused without decoding", input_name=label) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError) as exc:
         # Pillow signals truncated and corrupt data with these.
         raise InvalidImageError(f"corrupt or truncated image ({exc})", input_name=label) from None

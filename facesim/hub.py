@@ -1,0 +1,167 @@
+"""Hugging Face Hub access, push and pull of weights folders; the only module that talks to the Hub.
+
+Imported only where it is used (`--weights hf://...`, `python -m training.push`), so that the rest of
+FaceSim works offline without it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from .errors import WeightsError
+from .model import CONFIG_FILE, ModelConfig, file_sha256
+
+__all__ = ["parse_spec", "download_weights", "check_folder", "push_folder", "folder_files", "HubError"]
+
+log = logging.getLogger(__name__)
+
+#: What a complete weights folder holds besides its weights file (plots are optional extras).
+REQUIRED = (CONFIG_FILE, "metrics.json", "README.md")
+OPTIONAL = ("roc.png", "training_curves.png", "history.json")
+
+
+class HubError(WeightsError):
+    """The Hub could not be reached or refused the request (message fits on one line)."""
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """"hf://user/name[@revision]" -> ("user/name", revision or None)."""
+    body = spec[len("hf://"):] if spec.startswith("hf://") else spec
+    repo, _, revision = body.partition("@")
+    parts = repo.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise WeightsError(f"{spec!r} is not of the form hf://user/name[@revision]", input_name="weights")
+    return "/".join(parts), (revision or None)
+
+
+def download_weights(spec: str, *, cache_dir: str | Path | None = None) -> Path:
+    """Download (once, into the Hugging Face cache) and verify the weights folder `spec` names.
+
+    With HF_HUB_OFFLINE=1 the cache alone is used.
+
+    Args:
+        spec: "hf://user/name" or "hf://user/name@revision" (branch, tag or commit).
+        cache_dir: Hugging Face cache to use (default: the standard one).
+
+    Returns:
+        The local folder (a snapshot in the cache).
+
+    Raises:
+        HubError: the repository or revision cannot be found (online or in the cache).
+        WeightsError: the downloaded folder is incomplete or its weights do not match its config.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    repo_id, revision = parse_spec(spec)
+    try:
+        local = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                  allow_patterns=["*.json", "*.h5", "*.md", "*.png"])
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
+        raise HubError(f"{spec} is not in the local Hugging Face cache and the Hub cannot be reached "
+                       f"({type(exc).__name__})", input_name="weights") from None
+    except Exception as exc:  # noqa: BLE001 - network, HTTP and validation errors of many kinds
+        raise HubError(f"cannot download {spec}: {_one_line(exc)}", input_name="weights") from None
+    folder = Path(local)
+    check_folder(folder, require_metrics=False)
+    return folder
+
+
+def check_folder(folder: str | Path, *, require_metrics: bool = True) -> list[str]:
+    """Verify a weights folder is complete and self-consistent; return the files it holds.
+
+    The weights file's sha256 must equal the checksum recorded at evaluation time (config.json
+    `info.weights_sha256`, and `metrics.json` when metrics are required).
+
+    Raises:
+        WeightsError: a file is missing, or the weights file does not match the recorded checksum.
+    """
+    folder = Path(folder)
+    config = ModelConfig.read(folder)
+    needed = [config.weights_file, CONFIG_FILE] + ([f for f in REQUIRED if f != CONFIG_FILE] if require_metrics else [])
+    missing = [f for f in needed if not (folder / f).is_file()]
+    if missing:
+        raise WeightsError(f"{folder} is incomplete: missing {', '.join(missing)}", input_name="weights")
+    sha = file_sha256(folder / config.weights_file)
+    recorded = config.info.get("weights_sha256")
+    if recorded and recorded != sha:
+        raise WeightsError(f"{config.weights_file} does not match the checksum in config.json", input_name="weights")
+    if require_metrics:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        if metrics.get("weights_sha256") != sha:
+            raise WeightsError("metrics.json was not measured on these weights (checksum differs); "
+                               "run python -m training.evaluate first", input_name="weights")
+        if "pair_accuracy" not in metrics:
+            raise WeightsError("metrics.json has no test figures; run python -m training.evaluate first",
+                               input_name="weights")
+    return folder_files(folder)
+
+
+def folder_files(folder: str | Path) -> list[str]:
+    """The files of a weights folder that are published (sorted)."""
+    folder = Path(folder)
+    config = ModelConfig.read(folder)
+    names = {config.weights_file, *REQUIRED, *OPTIONAL}
+    return sorted(n for n in names if (folder / n).is_file())
+
+
+def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
+                dry_run: str | Path | None = None, api=None) -> str:
+    """Push a complete weights folder to the Hub as one commit; return the commit URL.
+
+    Args:
+        folder: a weights folder that `check_folder` accepts.
+        repo_id: "user/name" of the model repository (created if missing).
+        private: create the repository private.
+        revision: branch to commit to (created if missing; default main).
+        dry_run: instead of uploading, copy exactly the files that would be uploaded into this folder
+            and return its path.
+        api: an `huggingface_hub.HfApi` (default: a new one; the token comes from HF_TOKEN or the stored
+            login, never from an argument, and is never logged or written).
+
+    Raises:
+        WeightsError: the folder is incomplete or inconsistent.
+        HubError: no token, a bad token, or the Hub cannot be reached.
+    """
+    folder = Path(folder)
+    files = check_folder(folder)
+    parse_spec(repo_id)
+    if dry_run is not None:
+        out = Path(dry_run)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            shutil.copyfile(folder / name, out / name)
+        return str(out)
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if api is None:
+        if not get_token():
+            raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`", input_name="hub")
+        api = HfApi()
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision:
+            api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
+                                 allow_patterns=files, commit_message="FaceSim weights: encoder, config, metrics, card")
+    except OfflineModeIsEnabled:
+        raise HubError("cannot push: offline mode is on (HF_HUB_OFFLINE=1)", input_name="hub") from None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise HubError(f"the Hub refused the token (HTTP {status}): check HF_TOKEN", input_name="hub") from None
+        raise HubError(f"the Hub refused the push: {_one_line(exc)}", input_name="hub") from None
+    except (OSError, ConnectionError) as exc:
+        raise HubError(f"cannot reach the Hugging Face Hub: {_one_line(exc)}", input_name="hub") from None
+    url = getattr(info, "commit_url", None) or str(info)
+    log.info("pushed %d files to %s", len(files), repo_id)
+    return url
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -1,0 +1,75 @@
+"""The encoder: unit-norm, deterministic embeddings; weights-only save/load; typed errors for bad folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from facesim import WeightsError, embed, extract_faces
+from facesim.model import Encoder, ModelConfig
+
+
+@pytest.fixture(scope="module")
+def faces(trio):
+    return [extract_faces(p)[0] for p in trio.values()]
+
+
+def test_embeddings_are_unit_norm_and_deterministic(tiny_weights, faces):
+    e1 = embed(faces, weights=tiny_weights)
+    e2 = embed(faces, weights=tiny_weights)
+    assert e1.shape == (3, 16) and e1.dtype == np.float32
+    assert np.allclose(np.linalg.norm(e1, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(e1, e2)
+    assert np.allclose(embed(faces[0], weights=tiny_weights), e1[:1], atol=1e-6)
+
+
+def test_save_load_round_trip_is_identical(tiny_weights, faces, tmp_path):
+    enc = Encoder.load(tiny_weights)
+    enc.model.save_weights(tmp_path / "encoder.weights.h5")
+    enc.config.write(tmp_path)
+    again = Encoder.load(tmp_path)
+    crops = np.stack([f.crop for f in faces])
+    assert np.array_equal(enc.embed_crops(crops), again.embed_crops(crops))
+
+
+def test_config_round_trip(tiny_weights):
+    c = ModelConfig.read(tiny_weights)
+    assert ModelConfig.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert c.threshold == 1.0 and c.calibration.probability(1.0) == pytest.approx(0.5)
+    assert c.calibration.probability(0.5) > 0.9 and c.calibration.probability(1.5) < 0.1
+
+
+@pytest.mark.parametrize("damage", ["missing_weights", "garbage_weights", "bad_json", "unknown_key", "wrong_shape",
+                                    "no_folder"])
+def test_tampered_weights_folder_gives_clear_error(tiny_weights, tmp_path, damage):
+    folder = tmp_path / "w"
+    shutil.copytree(tiny_weights, folder)
+    cfg = folder / "config.json"
+    if damage == "missing_weights":
+        (folder / "encoder.weights.h5").unlink()
+    elif damage == "garbage_weights":
+        (folder / "encoder.weights.h5").write_bytes(b"\x80\x04pickle? no." * 50)
+    elif damage == "bad_json":
+        cfg.write_text("{not json")
+    elif damage == "unknown_key":
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "eval": "os.system('x')"}))
+    elif damage == "wrong_shape":
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "embedding_dim": 32}))
+    elif damage == "no_folder":
+        folder = tmp_path / "nothing"
+    with pytest.raises(WeightsError) as e:
+        Encoder.load(folder)
+    assert str(e.value).startswith("weights: ")
+
+
+def test_shipped_weights_are_small_and_complete():
+    from conftest import WEIGHTS
+    from facesim.hub import check_folder
+
+    config = ModelConfig.read(WEIGHTS)
+    assert (WEIGHTS / config.weights_file).stat().st_size <= 5 * 2**20
+    assert config.threshold is not None and config.calibration is not None
+    check_folder(WEIGHTS)  # weights, config, metrics measured on these weights, model card

@@ -1,0 +1,141 @@
+"""Training pieces: losses against hand-computed values, mining, the protocol split, a tiny real run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import LFW
+from training import data as D
+from training.metrics import best_threshold, fit_calibration, roc_auc, tar_at_far, wilson_interval
+from training.siamese import DistanceLayer, batch_hard_indices, build_siamese, random_triplets, triplet_loss
+
+
+def test_triplet_loss_hand_computed():
+    d_ap = np.array([0.2, 0.9, 0.5], np.float32)
+    d_an = np.array([1.0, 0.4, 0.6], np.float32)
+    # max(d_ap - d_an + 0.3, 0): max(-0.5, 0)=0, max(0.8, 0)=0.8, max(0.2, 0)=0.2 -> mean 1/3
+    assert float(triplet_loss(d_ap, d_an, 0.3)) == pytest.approx(1.0 / 3.0, abs=1e-6)
+
+
+def test_distance_layer_and_siamese():
+    a = np.array([[1.0, 0.0]], np.float32)
+    p = np.array([[0.0, 1.0]], np.float32)
+    n = np.array([[-1.0, 0.0]], np.float32)
+    d_ap, d_an = DistanceLayer()(a, p, n)
+    assert float(d_ap[0]) == pytest.approx(np.sqrt(2), abs=1e-5) and float(d_an[0]) == pytest.approx(2.0, abs=1e-5)
+
+    import keras
+
+    enc = keras.Sequential([keras.Input((4,)), keras.layers.UnitNormalization()])
+    model = build_siamese(enc)
+    x = np.eye(4, dtype=np.float32)[:2]
+    out = model([x, x, x[::-1]])
+    assert np.allclose(out[0], 0, atol=1e-3) and np.allclose(out[1], np.sqrt(2), atol=1e-5)
+
+
+def test_batch_hard_mining_picks_hardest():
+    emb = tf.constant([[0.0], [1.0], [3.0], [1.2], [10.0]], tf.float32)
+    labels = tf.constant([0, 0, 0, 1, 2])
+    a, p, n = (x.numpy().tolist() for x in batch_hard_indices(emb, labels))
+    assert a == [0, 1, 2]  # people 1 and 2 have no positive
+    assert p == [2, 2, 0]  # farthest same-person
+    assert n == [3, 3, 3]  # nearest other person
+
+
+def test_random_triplets_are_valid():
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    t = random_triplets(labels, 200, np.random.default_rng(0))
+    assert (labels[t[:, 0]] == labels[t[:, 1]]).all() and (t[:, 0] != t[:, 1]).all()
+    assert (labels[t[:, 0]] != labels[t[:, 2]]).all()
+
+
+def test_metrics_against_hand_values():
+    d = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    same = np.array([1, 1, 0, 1, 0, 0], bool)
+    thr, acc = best_threshold(d, same)
+    assert acc == pytest.approx(5 / 6) and (0.2 < thr < 0.3 or 0.4 < thr < 0.5)
+    assert roc_auc(d, same) == pytest.approx(8 / 9)
+    assert roc_auc(np.array([0.1, 0.9]), np.array([True, False])) == 1.0
+    lo, hi = wilson_interval(90, 100)
+    assert lo == pytest.approx(0.8256, abs=1e-3) and hi == pytest.approx(0.9448, abs=1e-3)
+    tar, _ = tar_at_far(d, same, 0.0)
+    assert tar == pytest.approx(2 / 3)
+    cal = fit_calibration(np.r_[np.linspace(0, 1, 50), np.linspace(0.8, 2, 50)], np.r_[np.ones(50), np.zeros(50)])
+    assert cal.slope > 0 and 0.7 < cal.center < 1.1
+
+
+def test_protocol_split_matches_protocol_and_leaks_nothing():
+    split = D.protocol_split(LFW)
+    people = D.list_people(LFW)
+    assert len(split.heldout_people) == 1333
+    assert sum(len(people[n]) for n in split.heldout_people) == 3731
+    assert len(split.train_people) == 4416
+    assert sum(len(people[n]) for n in split.train_people) == 9502
+    multi = [n for n in split.train_people if len(people[n]) >= 2]
+    assert len(multi) == 1176 and sum(len(people[n]) for n in multi) == 6262
+    assert len(split.test_people) == 890
+    assert sum(len(people[n]) >= 2 for n in split.test_people) == 346
+    assert len(split.validation_pairs) == 600 and len(split.test_pairs) == 1200
+    assert not set(split.train_people) & split.heldout_people
+    for pr in split.validation_pairs + split.test_pairs:
+        assert pr.a.split("/")[0] not in split.train_people and pr.b.split("/")[0] not in split.train_people
+
+
+def test_leak_check_fires():
+    with pytest.raises(D.LeakError):
+        D.check_no_leak(["Alice", "George_W_Bush"], {"George_W_Bush"})
+
+
+def test_list_people_numbered_layout(tmp_path):
+    for pid in ("0", "1"):
+        (tmp_path / pid).mkdir()
+        for n in (10, 2, 1):
+            (tmp_path / pid / f"{n}.jpg").write_bytes(b"x")
+    people = D.list_people(tmp_path)
+    assert list(people) == ["0", "1"] and [p.name for p in people["0"]] == ["1.jpg", "2.jpg", "10.jpg"]
+
+
+@pytest.fixture(scope="module")
+def few_people(tmp_path_factory):
+    """A folder-per-person dataset of 8 LFW training people, by symlink (no image is copied)."""
+    root = tmp_path_factory.mktemp("few_people")
+    split = D.protocol_split(LFW)
+    people = D.list_people(LFW)
+    chosen = [n for n in split.train_people if 3 <= len(people[n]) <= 6][:8]
+    for n in chosen:
+        (root / n).mkdir()
+        for f in people[n]:
+            (root / n / f.name).symlink_to(f)
+    return root
+
+
+def test_tiny_training_run_writes_complete_folder(few_people, tmp_path):
+    from facesim.hub import folder_files
+    from facesim.model import Encoder
+    from training.train import main
+
+    out = tmp_path / "run"
+    assert main(["--data", str(few_people), "--out", str(out), "--epochs", "1", "--people", "4", "--per-person",
+                 "3", "--singletons", "0", "--widths", "8,8,8,8", "--embedding-dim", "16", "--eval-every", "2",
+                 "--workers", "1"]) == 0
+    files = set(folder_files(out))
+    assert {"encoder.weights.h5", "config.json", "metrics.json", "README.md", "training_curves.png"} <= files
+    config = json.loads((out / "config.json").read_text())
+    assert config["threshold"] is not None and config["calibration"]["slope"] > 0
+    assert "python -m training.train" in config["info"]["training"]["command"]
+    assert "validation_accuracy" in json.loads((out / "metrics.json").read_text())
+    assert "triplet loss" in (out / "README.md").read_text()
+    enc = Encoder.load(out)
+    assert enc.embed_crops(np.zeros((1, 80, 80, 3), np.uint8)).shape == (1, 16)
+
+
+def test_plot_batch_writes_png(few_people, tmp_path):
+    from training.plot_batch import main
+
+    out = tmp_path / "batch.png"
+    assert main(["--data", str(few_people), "--out", str(out), "--n", "3"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
