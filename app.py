@@ -42,6 +42,8 @@ class Photo(gr.Image):
     message that does not say which photo was wrong; FaceSim's loader reports it properly instead.
     """
 
+    is_template = True  # rendered by Gradio's own Image front end
+
     def preprocess(self, payload):
         if payload is None or (payload.url or "").startswith("data:"):
             return super().preprocess(payload)

@@ -92,10 +92,8 @@ def main(argv=None) -> int:
                                                       warmup_steps=warmup)
     opt = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay)
     variables = encoder.trainable_variables + (cosface.trainable_variables if cosface else [])
-    if teacher is not None:
-        proj = keras.layers.Dense(teacher.shape[1], use_bias=False, dtype="float32", name="to_teacher")
-        proj.build((None, config.embedding_dim))
-        variables += proj.trainable_variables
+    if teacher is not None and teacher.shape[1] != config.embedding_dim:
+        raise SystemExit(f"--embedding-dim must equal the teacher's ({teacher.shape[1]}) for distillation")
 
     @tf.function(reduce_retracing=True)
     def step_batch_hard(x, labels, teach):
@@ -108,8 +106,8 @@ def main(argv=None) -> int:
             if cosface is not None:
                 total += args.cosface_weight * cosface(emb, labels)
             if teacher is not None:
-                t = tf.math.l2_normalize(proj(emb), axis=1)
-                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(t - teach), axis=1))
+                # The student's unit embedding matches the centred, normalised teacher embedding.
+                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(emb - teach), axis=1))
         grads = tape.gradient(total, variables)
         opt.apply_gradients(zip(grads, variables))
         frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))

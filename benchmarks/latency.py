@@ -1,0 +1,84 @@
+"""Speed of the shipped model on this machine: `python benchmarks/latency.py [--reps 30]`.
+
+Prints model load time, cold start of app.py to its first answer, and per-compare p50/p95 for three
+photos at 250 px and at ~1 MP, with decode, extraction and embedding shown separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import TRIO, free_port, megapixel_jpeg, pct, start_app, wait_for_answer  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--reps", type=int, default=30)
+    p.add_argument("--skip-cold-start", action="store_true")
+    args = p.parse_args(argv)
+    print(f"# FaceSim latency, {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs")
+
+    t0 = time.perf_counter()
+    import facesim
+    from facesim.detect import detect_faces
+    from facesim.model import DEFAULT_WEIGHTS, Encoder
+
+    t_import = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    encoder = Encoder.load(DEFAULT_WEIGHTS)
+    t_load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    encoder.embed_crops(np.zeros((3, encoder.config.crop_size, encoder.config.crop_size, 3), np.uint8))
+    t_first = time.perf_counter() - t0
+    print(f"import facesim (TensorFlow on first model use): {t_import:.2f} s; model load: {t_load:.2f} s; "
+          f"first embedding (graph trace): {t_first:.2f} s")
+
+    sets = {"250 px (LFW)": [p.read_bytes() for p in TRIO], "~1 MP (1280x960)": [megapixel_jpeg(p) for p in TRIO]}
+    for label, photos in sets.items():
+        decode, extract, emb, total = [], [], [], []
+        for _ in range(args.reps):
+            t0 = time.perf_counter()
+            images = [facesim.load_image(b) for b in photos]
+            t1 = time.perf_counter()
+            faces = [detect_faces(im)[0] for im in images]
+            t2 = time.perf_counter()
+            encoder.embed_crops(np.stack([f.crop for f in faces]))
+            t3 = time.perf_counter()
+            facesim.compare(*photos, weights=encoder)
+            t4 = time.perf_counter()
+            decode.append((t1 - t0) * 1e3)
+            extract.append((t2 - t1) * 1e3)
+            emb.append((t3 - t2) * 1e3)
+            total.append((t4 - t3) * 1e3)
+        print(f"compare of three photos at {label}: p50 {pct(total, 50):.1f} ms, p95 {pct(total, 95):.1f} ms "
+              f"(decode {pct(decode, 50):.1f} + extraction {pct(extract, 50):.1f} + embedding {pct(emb, 50):.1f} "
+              f"ms, p50 of {args.reps})")
+
+    if not args.skip_cold_start:
+        port = free_port()
+        with tempfile.TemporaryDirectory():
+            t0 = time.perf_counter()
+            proc = start_app(port)
+            try:
+                _, waited = wait_for_answer(f"http://127.0.0.1:{port}/", TRIO)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+        print(f"cold start: `python app.py` to its first answer: {waited:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
