@@ -169,9 +169,13 @@ class Encoder:
         self.config = config
         self.model = model
         self.folder = folder
-        self._lock = threading.Lock()
+        @tf.autograph.experimental.do_not_convert
+        def forward(x):
+            return model(x, training=False)
+
+        # Calling the model through one traced function costs a few ms; model.predict costs ~100 ms a call.
         self._forward = tf.function(
-            lambda x: model(x, training=False),
+            forward,
             input_signature=[tf.TensorSpec((None, config.input_size, config.input_size, 3), tf.float32)],
             reduce_retracing=True,
         )

@@ -203,4 +203,4 @@ def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = No
 
 def lfw_faceset(workers: int = 2) -> FaceSet:
     """All of LFW, extracted and cached under CACHE_DIR."""
-    return build_faceset(LFW, workers=workers, cache=CACHE_DIR / "lfw_crops.npz")
+    return build_faceset(LFW, workers=workers, cache=CACHE_DIR / f"{LFW.name}_crops.npz")
