@@ -242,7 +242,11 @@ def calibrate_folder(folder: Path, encoder, val_set, val_pairs, *, info: dict) -
     a, b, same = val_pairs
     d = np.linalg.norm(emb[a] - emb[b], axis=1)
     threshold, val_acc = best_threshold(d, same)
-    calibration = fit_calibration(d, same)
+    try:
+        calibration = fit_calibration(d, same)
+    except ValueError as exc:  # an untrained or failed model: say so instead of inventing a probability
+        log.warning("no probability calibration: %s", exc)
+        calibration = None
     sha = file_sha256(folder / encoder.config.weights_file)
     config = encoder.config.with_(threshold=threshold, calibration=calibration,
                                   info={**info, "weights_sha256": sha})
