@@ -36,6 +36,9 @@ def test_compare_in_the_browser(page_url, trio):
             "--disable-component-update", "--disable-sync"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            outside = []  # the page must work offline: nothing may be fetched from other hosts
+            page.on("request", lambda r: None if r.url.startswith((page_url.rstrip("/"), "data:", "blob:"))
+                    else outside.append(r.url))
             page.goto(page_url, wait_until="domcontentloaded")
             for key, path in (("anchor", trio["anchor"]), ("a", trio["same"]), ("b", trio["other"])):
                 page.locator(f"#photo-{key} input[type=file]").set_input_files(str(path))
@@ -54,4 +57,5 @@ def test_compare_in_the_browser(page_url, trio):
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()
+    assert not outside, f"the page fetched from the internet: {outside[:5]}"
     assert SCREENSHOT.stat().st_size > 10_000

@@ -179,9 +179,20 @@ def main(argv=None) -> int:
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
     plot_history(history, out / "training_curves.png")
     if args.push_to_hub:
+        # The Hub gets only evaluated folders: run the full protocol first, then push.
+        from facesim import FaceSimError
+
+        from .evaluate import evaluate, format_metrics, write_results
         from .push import push
 
-        push(out, args.push_to_hub)
+        metrics = evaluate(out, Path(args.data), D.ATT)
+        log.info("\n%s", format_metrics(metrics))
+        write_results(out, metrics)
+        try:
+            print(f"pushed: {push(out, args.push_to_hub)}")
+        except FaceSimError as exc:
+            log.error("push failed: %s", exc)
+            return 2
     return 0
 
 
