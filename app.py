@@ -11,7 +11,10 @@ import functools
 import html
 import logging
 import os
+import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 
 # The page must work with no internet: no analytics calls, no telemetry.
@@ -21,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 import facesim  # noqa: E402
 from facesim.image import MAX_BYTES  # noqa: E402
@@ -195,8 +199,26 @@ def _bar(label: str, distance: float, threshold: float) -> str:
             f"background:{colour};height:18px'></div></div></div>")
 
 
-def _show(crop: np.ndarray) -> np.ndarray:
-    return np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)  # 2x, so small crops are visible
+_CROPS = Path(tempfile.mkdtemp(prefix="facesim-crops-"))
+
+
+def _show(crop: np.ndarray) -> str:
+    """The crop, 2x enlarged, as a PNG file of its own.
+
+    Gradio would cache a returned array under a name derived from its content and rewrite that file on every
+    request, so two people comparing the same photo at once could read a half-written file; a uniquely named
+    file is instead copied into the cache atomically. Files older than the cache age are pruned here.
+    """
+    now = time.time()
+    for old in _CROPS.glob("*.png"):
+        try:
+            if now - old.stat().st_mtime > CACHE_SECONDS:
+                old.unlink()
+        except OSError:
+            pass  # pruned by a concurrent request
+    path = _CROPS / f"{uuid.uuid4().hex}.png"
+    Image.fromarray(np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)).save(path)
+    return str(path)
 
 
 def warm_up(folder: str) -> float:
@@ -222,7 +244,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = demo if args.weights == os.environ.get("FACESIM_WEIGHTS") else build_demo(args.weights)
-    log.info("model ready in %.1f s", warm_up(app.facesim_weights))
+    # The model (and TensorFlow) load in the background while the server starts; a request that arrives
+    # first simply waits for it.
+    threading.Thread(target=lambda: log.info("model ready in %.1f s", warm_up(app.facesim_weights)),
+                     name="facesim-warm-up", daemon=True).start()
     app.launch(server_name=args.host, server_port=args.port, share=args.share, theme=THEME,
                max_file_size=MAX_BYTES // 2, show_error=True)
 

@@ -62,8 +62,8 @@ def main(argv=None) -> int:
             extract.append((t2 - t1) * 1e3)
             emb.append((t3 - t2) * 1e3)
             total.append((t4 - t3) * 1e3)
-        print(f"compare of three photos at {label}: p50 {pct(total, 50):.1f} ms, p95 {pct(total, 95):.1f} ms "
-              f"(decode {pct(decode, 50):.1f} + extraction {pct(extract, 50):.1f} + embedding {pct(emb, 50):.1f} "
+        print(f"compare of three photos at {label} (facesim.compare, warm): p50 {pct(total, 50):.1f} ms, p95 {pct(total, 95):.1f} ms "
+              f"(stages run one after another: decode {pct(decode, 50):.1f} + extraction {pct(extract, 50):.1f} + embedding {pct(emb, 50):.1f} "
               f"ms, p50 of {args.reps})")
 
     if not args.skip_cold_start:

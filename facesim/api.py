@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Union
 
@@ -160,8 +162,9 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
             "candidate A" or "candidate B".
     """
     encoder = load_encoder(weights)
-    picked = [_pick(img, name, i) for img, name, i in
-              zip((anchor, candidate_a, candidate_b), ("anchor", "candidate A", "candidate B"), face_index)]
+    # The three photos are decoded and searched in parallel (Pillow and OpenCV release the GIL).
+    picked = list(_pool().map(_pick, (anchor, candidate_a, candidate_b), ("anchor", "candidate A", "candidate B"),
+                              face_index))
     e = encoder.embed_crops(np.stack([f.crop for f, _ in picked]))
     thr = _threshold(encoder, threshold)
     cands = []
@@ -173,6 +176,11 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
     matches = {(True, True): "both", (True, False): "A", (False, True): "B", (False, False): "neither"}
     return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces_found=picked[0][1], a=a, b=b,
                       matches=matches[(a.is_match, b.is_match)])
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=3, thread_name_prefix="facesim-extract")
 
 
 def _pick(image: ImageSource, name: str, index: int) -> tuple[Face, int]:

@@ -230,10 +230,11 @@ class Encoder:
         out = []
         for i in range(0, len(x), batch_size):
             batch = x[i : i + batch_size]
-            e = self._forward(batch).numpy()
-            if self.config.flip_tta:
-                e = e + self._forward(np.ascontiguousarray(batch[:, :, ::-1, :])).numpy()
-            out.append(e)
+            if self.config.flip_tta:  # the image and its mirror in one call, then summed
+                both = self._forward(np.concatenate([batch, batch[:, :, ::-1, :]])).numpy()
+                out.append(both[: len(batch)] + both[len(batch) :])
+            else:
+                out.append(self._forward(batch).numpy())
         emb = np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
         return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
