@@ -12,10 +12,8 @@ import argparse
 import json
 import logging
 import os
-import queue
 import shlex
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -130,7 +128,7 @@ def main(argv=None) -> int:
     history: list[dict] = []
     best = {"val_accuracy": -1.0, "step": 0}
     weights_path = out / config.weights_file
-    batches = _prefetch(lambda rng: make_batch(train_set, args, rng, teacher), args.seed, steps)
+    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher), args.seed, steps))
     log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
     t0 = time.time()
     losses = []
@@ -299,18 +297,22 @@ def _pk_indices(faces, p: int, k: int, singletons: int, rng) -> np.ndarray:
     return np.concatenate(idx)
 
 
-def _prefetch(make, seed: int, n: int, depth: int = 4):
-    """Batches made in a background thread (numpy/OpenCV release the GIL) while TensorFlow trains."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
+def batch_dataset(make, seed: int, n: int, depth: int = 4):
+    """A tf.data pipeline of `n` augmented batches from `make(rng)`, prepared ahead while the model trains.
 
-    def work():
+    The batches are drawn from one seeded generator in order, so a run is reproducible.
+    """
+    import tensorflow as tf
+
+    example = make(np.random.default_rng(seed + 1))  # only for the shapes and dtypes
+    signature = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in example.items()}
+
+    def generate():
         rng = np.random.default_rng(seed)
         for _ in range(n):
-            q.put(make(rng))
+            yield make(rng)
 
-    threading.Thread(target=work, daemon=True).start()
-    while True:
-        yield q.get()
+    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(depth)
 
 
 def plot_history(history: list[dict], path: Path) -> None:
