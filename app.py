@@ -231,7 +231,14 @@ def warm_up(folder: str) -> float:
 
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 
-demo = build_demo(os.environ.get("FACESIM_WEIGHTS"))
+def _build_or_exit(weights: str | None) -> gr.Blocks:
+    try:
+        return build_demo(weights)
+    except facesim.FaceSimError as exc:  # a bad --weights / FACESIM_WEIGHTS: one line, not a traceback
+        raise SystemExit(f"FaceSim cannot start: {exc}") from None
+
+
+demo = _build_or_exit(os.environ.get("FACESIM_WEIGHTS"))
 
 
 def main(argv=None) -> None:
@@ -243,7 +250,7 @@ def main(argv=None) -> None:
                    help="weights folder or hf://user/name[@revision] (default: the shipped weights/)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    app = demo if args.weights == os.environ.get("FACESIM_WEIGHTS") else build_demo(args.weights)
+    app = demo if args.weights == os.environ.get("FACESIM_WEIGHTS") else _build_or_exit(args.weights)
     # The model (and TensorFlow) load in the background while the server starts; a request that arrives
     # first simply waits for it.
     threading.Thread(target=lambda: log.info("model ready in %.1f s", warm_up(app.facesim_weights)),

@@ -198,3 +198,11 @@ def test_pull_from_cache_offline_embeds_identically(tmp_path, face_path):
     for missing in ("hf://someone/absent", "hf://someone/facesim@nope"):
         err = run(missing)["error"]
         assert err.startswith("weights: ") and "cache" in err
+
+
+def test_app_with_unknown_hub_weights_exits_with_one_line(tmp_path):
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "app.py", "--weights", "hf://nobody/nothing@v9"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("FaceSim cannot start: weights: hf://nobody/nothing@v9")
