@@ -14,7 +14,7 @@ import pytest
 
 from conftest import ROOT, WEIGHTS
 from facesim import WeightsError
-from facesim.hub import HubError, check_folder, parse_spec
+from facesim.hub import check_folder, parse_spec
 from training.push import main as push_main
 from training.push import push
 

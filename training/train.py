@@ -202,13 +202,11 @@ def load_training_data(root: Path, workers: int, seed: int):
         train = all_faces.subset(split.train_people)
         D.check_no_leak(train.names, split.heldout_people)
         pairs = split.validation_pairs
-        idx = all_faces.index()
         val_paths = sorted({p for pr in pairs for p in (pr.a, pr.b)})
         val_set = all_faces.subset({p.split("/")[0] for p in val_paths})
         vi = val_set.index()
         val_pairs = (np.array([vi[p.a] for p in pairs]), np.array([vi[p.b] for p in pairs]),
                      np.array([p.same for p in pairs]))
-        del idx
         info = {"dataset": "LFW deep-funneled", "protocol": "PROTOCOL.md v1",
                 "train": "every image of people in no pair of folds 7-9 of pairs.txt",
                 "validation": "pairs.txt fold 7", "test": "pairs.txt folds 8-9",
