@@ -183,13 +183,7 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
         f"<div title='threshold' style='position:absolute;top:0;bottom:0;left:calc(2.5em + {min(r.threshold, 2) / 2:.4f}"
         f" * (100% - 2.5em));border-left:2px dashed #c00'></div></div>"
     )
-    data = {
-        "matches": r.matches, "headline": r.headline, "threshold": r.threshold,
-        "A": {"distance": r.a.distance, "probability": r.a.probability, "verdict": r.a.verdict, "faces_found": r.a.faces_found},
-        "B": {"distance": r.b.distance, "probability": r.b.probability, "verdict": r.b.verdict, "faces_found": r.b.faces_found},
-        "anchor_faces_found": r.anchor_faces_found,
-    }
-    return headline, gallery, details, data
+    return headline, gallery, details, r.to_dict()
 
 
 def _bar(label: str, distance: float, threshold: float) -> str:

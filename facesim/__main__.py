@@ -31,20 +31,14 @@ def main(argv=None) -> int:
     try:
         if len(args.photos) == 3:
             r = compare(*args.photos, weights=args.weights, threshold=args.threshold)
-            out = {
-                "matches": r.matches, "headline": r.headline, "threshold": r.threshold,
-                "faces_found": {"anchor": r.anchor_faces_found, "A": r.a.faces_found, "B": r.b.faces_found},
-                "A": {"distance": r.a.distance, "probability": r.a.probability, "verdict": r.a.verdict},
-                "B": {"distance": r.b.distance, "probability": r.b.probability, "verdict": r.b.verdict},
-            }
+            out = r.to_dict()
             text = (f"{r.headline}.\n"
                     f"  A: distance {r.a.distance:.3f}  probability {r.a.probability:.2f}  {r.a.verdict}\n"
                     f"  B: distance {r.b.distance:.3f}  probability {r.b.probability:.2f}  {r.b.verdict}\n"
                     f"  threshold {r.threshold:.3f}")
         else:
             v = verify(*args.photos, weights=args.weights, threshold=args.threshold)
-            out = {"is_match": v.is_match, "distance": v.distance, "probability": v.probability,
-                   "verdict": v.verdict, "threshold": v.threshold, "faces_found": list(v.faces_found)}
+            out = v.to_dict()
             text = (f"{'Same person' if v.is_match else 'Different people'} ({v.verdict}): distance "
                     f"{v.distance:.3f}, probability {v.probability:.2f}, threshold {v.threshold:.3f}")
     except FaceSimError as exc:

@@ -45,6 +45,11 @@ class Verification:
     face_b: Face = field(repr=False)
     faces_found: tuple[int, int] = (1, 1)
 
+    def to_dict(self) -> dict:
+        """The answer as plain JSON-ready values (no images)."""
+        return {"is_match": self.is_match, "distance": self.distance, "probability": self.probability,
+                "verdict": self.verdict, "threshold": self.threshold, "faces_found": list(self.faces_found)}
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -56,6 +61,10 @@ class Candidate:
     verdict: Verdict
     face: Face = field(repr=False)
     faces_found: int = 1
+
+    def to_dict(self) -> dict:
+        return {"distance": self.distance, "probability": self.probability, "is_match": self.is_match,
+                "verdict": self.verdict, "faces_found": self.faces_found}
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,11 @@ class Comparison:
     a: Candidate
     b: Candidate
     matches: Literal["A", "B", "both", "neither"]
+
+    def to_dict(self) -> dict:
+        """The answer as plain JSON-ready values (no images): what the CLI prints and the app's API returns."""
+        return {"matches": self.matches, "headline": self.headline, "threshold": self.threshold,
+                "anchor_faces_found": self.anchor_faces_found, "A": self.a.to_dict(), "B": self.b.to_dict()}
 
     @property
     def headline(self) -> str:

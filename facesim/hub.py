@@ -97,13 +97,13 @@ def check_folder(folder: str | Path, *, require_metrics: bool = True) -> list[st
         if "pair_accuracy" not in metrics:
             raise WeightsError("metrics.json has no test figures; run python -m training.evaluate first",
                                input_name="weights")
-    return folder_files(folder)
+    return folder_files(folder, config)
 
 
-def folder_files(folder: str | Path) -> list[str]:
+def folder_files(folder: str | Path, config: ModelConfig | None = None) -> list[str]:
     """The files of a weights folder that are published (sorted)."""
     folder = Path(folder)
-    config = ModelConfig.read(folder)
+    config = config or ModelConfig.read(folder)
     names = {config.weights_file, *REQUIRED, *OPTIONAL}
     return sorted(n for n in names if (folder / n).is_file())
 

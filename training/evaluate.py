@@ -67,19 +67,12 @@ class PipelineEmbedder:
 
     def __call__(self, path: str) -> np.ndarray:
         if path not in self.cache:
-            from facesim import NoFaceFoundError, load_image
-            from facesim.detect import center_crop_face, detect_faces
-
             t0 = time.perf_counter()
-            image = load_image(path)
-            try:
-                crop = detect_faces(image)[0].crop
-            except NoFaceFoundError:
-                crop = center_crop_face(image).crop
-                self.fallbacks += 1
+            crop, fell_back = D.extract_one(path)  # the app's pipeline, with the protocol's fallback
             t1 = time.perf_counter()
             self.cache[path] = self.encoder.embed_crops(crop[None])[0]
             t2 = time.perf_counter()
+            self.fallbacks += fell_back
             self.extract_ms.append((t1 - t0) * 1000)
             self.embed_ms.append((t2 - t1) * 1000)
         return self.cache[path]

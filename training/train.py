@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     history: list[dict] = []
     best = {"val_accuracy": -1.0, "step": 0}
     weights_path = out / config.weights_file
-    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher), args.seed, steps))
+    groups = person_groups(train_set)
+    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher, groups), args.seed, steps))
     log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
     t0 = time.time()
     losses = []
@@ -261,7 +262,7 @@ def load_teacher(path, faces):
     return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
-def make_batch(faces, args, rng: np.random.Generator, teacher=None) -> dict:
+def make_batch(faces, args, rng: np.random.Generator, teacher=None, groups=None) -> dict:
     """One augmented batch: P people x K images (+ singletons), or random triplets."""
     from .augment import augment
 
@@ -270,24 +271,22 @@ def make_batch(faces, args, rng: np.random.Generator, teacher=None) -> dict:
 
         t = random_triplets(faces.labels, args.people * args.per_person // 3 + 1, rng)
         return {k: augment(faces.crops[t[:, i]], rng, args.input_size) for i, k in enumerate(("xa", "xp", "xn"))}
-    idx = _pk_indices(faces, args.people, args.per_person, args.singletons, rng)
+    idx = _pk_indices(groups or person_groups(faces), args.people, args.per_person, args.singletons, rng)
     return {"x": augment(faces.crops[idx], rng, args.input_size), "labels": faces.labels[idx],
             "teacher": teacher[idx] if teacher is not None else np.zeros((len(idx), 1), np.float32)}
 
 
-_GROUPS: dict[int, tuple[list[np.ndarray], np.ndarray]] = {}
+def person_groups(faces) -> tuple[list[np.ndarray], np.ndarray]:
+    """Image indices per person with 2+ images, and the indices of one-image people."""
+    order = np.argsort(faces.labels, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(faces.labels[order])) + 1)
+    multi = [g for g in groups if len(g) >= 2]
+    single = np.concatenate([g for g in groups if len(g) == 1] or [np.zeros(0, np.int64)])
+    return multi, single
 
 
-def _pk_indices(faces, p: int, k: int, singletons: int, rng) -> np.ndarray:
-    key = id(faces)
-    if key not in _GROUPS:
-        order = np.argsort(faces.labels, kind="stable")
-        bounds = np.flatnonzero(np.diff(faces.labels[order])) + 1
-        groups = np.split(order, bounds)
-        multi = [g for g in groups if len(g) >= 2]
-        single = np.concatenate([g for g in groups if len(g) == 1] or [np.zeros(0, np.int64)])
-        _GROUPS[key] = (multi, single)
-    multi, single = _GROUPS[key]
+def _pk_indices(groups, p: int, k: int, singletons: int, rng) -> np.ndarray:
+    multi, single = groups
     chosen = rng.choice(len(multi), size=min(p, len(multi)), replace=False)
     idx = [rng.choice(multi[c], size=k, replace=len(multi[c]) < k) for c in chosen]
     if singletons and len(single):
