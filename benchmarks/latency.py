@@ -1,7 +1,8 @@
 """Speed of the shipped model on this machine: `python benchmarks/latency.py [--reps 30]`.
 
-Prints model load time, cold start of app.py to its first answer, and per-compare p50/p95 for three
-photos at 250 px and at ~1 MP, with decode, extraction and embedding shown separately.
+Prints model load time, cold start of app.py to its first answer, per-compare p50/p95 for three
+photos at 250 px and at ~1 MP (decode, detection, alignment and embedding shown separately), and the
+cost of one explanation (`facesim.explain`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     import facesim
-    from facesim.detect import detect_faces
+    from facesim.align import align
+    from facesim.detect import detect
     from facesim.model import DEFAULT_WEIGHTS, Encoder
 
     t_import = time.perf_counter() - t0
@@ -47,24 +49,35 @@ def main(argv=None) -> int:
 
     sets = {"250 px (LFW)": [p.read_bytes() for p in TRIO], "~1 MP (1280x960)": [megapixel_jpeg(p) for p in TRIO]}
     for label, photos in sets.items():
-        decode, extract, emb, total = [], [], [], []
+        decode, det, ali, emb, total = [], [], [], [], []
         for _ in range(args.reps):
             t0 = time.perf_counter()
             images = [facesim.load_image(b) for b in photos]
             t1 = time.perf_counter()
-            faces = [detect_faces(im)[0] for im in images]
+            found = [detect(im)[0] for im in images]
             t2 = time.perf_counter()
-            encoder.embed_crops(np.stack([f.crop for f in faces]))
+            crops = [align(im, d.keypoints) for im, d in zip(images, found)]
             t3 = time.perf_counter()
-            facesim.compare(*photos, weights=encoder)
+            encoder.embed_crops(np.stack(crops))
             t4 = time.perf_counter()
+            facesim.compare(*photos, weights=encoder)
+            t5 = time.perf_counter()
             decode.append((t1 - t0) * 1e3)
-            extract.append((t2 - t1) * 1e3)
-            emb.append((t3 - t2) * 1e3)
-            total.append((t4 - t3) * 1e3)
-        print(f"compare of three photos at {label} (facesim.compare, warm): p50 {pct(total, 50):.1f} ms, p95 {pct(total, 95):.1f} ms "
-              f"(stages run one after another: decode {pct(decode, 50):.1f} + extraction {pct(extract, 50):.1f} + embedding {pct(emb, 50):.1f} "
-              f"ms, p50 of {args.reps})")
+            det.append((t2 - t1) * 1e3)
+            ali.append((t3 - t2) * 1e3)
+            emb.append((t4 - t3) * 1e3)
+            total.append((t5 - t4) * 1e3)
+        print(f"compare of three photos at {label} (facesim.compare, warm): p50 {pct(total, 50):.1f} ms, p95 "
+              f"{pct(total, 95):.1f} ms (stages one after another: decode {pct(decode, 50):.1f} + detection "
+              f"{pct(det, 50):.1f} + alignment {pct(ali, 50):.1f} + embedding of 3 faces with flip TTA "
+              f"{pct(emb, 50):.1f} ms, p50 of {args.reps})")
+
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        facesim.explain(TRIO[0], TRIO[1], weights=encoder)
+        times.append(time.perf_counter() - t0)
+    print(f"explain (occlusion maps of both faces of a pair, 250 px photos): p50 {pct(times, 50):.2f} s of 5")
 
     if not args.skip_cold_start:
         port = free_port()

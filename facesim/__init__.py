@@ -5,8 +5,8 @@
     >>> result.matches, result.a.distance, result.b.distance
 """
 
-from .api import Candidate, Comparison, Verification, compare, embed, extract_faces, verify
-from .detect import Face
+from .api import Candidate, Comparison, Face, Ranked, Verification, compare, embed, extract_faces, rank, verify
+from .explain import Explanation, explain
 from .errors import (
     FaceSimError,
     ImageTooLargeError,
@@ -17,10 +17,11 @@ from .errors import (
 )
 from .image import load_image
 from .model import Encoder, load_encoder
+from .quality import Quality
 
 __all__ = [
-    "load_image", "extract_faces", "embed", "verify", "compare", "load_encoder",
-    "Face", "Verification", "Candidate", "Comparison", "Encoder",
+    "load_image", "extract_faces", "embed", "verify", "compare", "rank", "explain", "load_encoder",
+    "Face", "Quality", "Verification", "Ranked", "Explanation", "Candidate", "Comparison", "Encoder",
     "FaceSimError", "InvalidImageError", "ImageTooLargeError", "ImageTooSmallError", "NoFaceFoundError",
     "WeightsError",
 ]

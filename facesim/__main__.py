@@ -1,4 +1,4 @@
-"""Command line: `python -m facesim ANCHOR A B` (which is the anchor's person?) or `python -m facesim A B`."""
+"""Command line: `python -m facesim ANCHOR A B`, `python -m facesim A B`, or `python -m facesim rank ANCHOR PHOTO...`."""
 
 from __future__ import annotations
 
@@ -10,22 +10,21 @@ import sys
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rank"]:
+        return _rank(argv[1:])
     p = argparse.ArgumentParser(
         prog="python -m facesim",
-        description="Compare faces. Three photos: is candidate A or B the anchor's person? Two photos: same person?",
+        description="Compare faces. Three photos: is candidate A or B the anchor's person? Two photos: same person? "
+                    "`python -m facesim rank ANCHOR PHOTO...` searches many photos for the anchor's person.",
         epilog="Exit status: 0 answered, 2 a photo or the weights could not be used (message on stderr).",
     )
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="ANCHOR A B, or A B")
-    p.add_argument("--weights", default=os.environ.get("FACESIM_WEIGHTS"),
-                   help="weights folder or hf://user/name[@revision] (default: the shipped weights/)")
-    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
     args = p.parse_args(argv)
     if len(args.photos) not in (2, 3):
         p.error("give two photos (A B) or three (ANCHOR A B)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING)
-
+    _quiet()
     from . import FaceSimError, compare, verify
 
     try:
@@ -41,13 +40,72 @@ def main(argv=None) -> int:
             out = v.to_dict()
             text = (f"{'Same person' if v.is_match else 'Different people'} ({v.verdict}): distance "
                     f"{v.distance:.3f}, probability {v.probability:.2f}, threshold {v.threshold:.3f}")
+            if v.reasons:
+                text += "\n  uncertain: " + "; ".join(v.reasons)
     except FaceSimError as exc:
-        if args.json:
-            print(json.dumps({"error": str(exc), "input": exc.input_name}))
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, args.json)
     print(json.dumps(out, indent=2) if args.json else text)
     return 0
+
+
+def _rank(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m facesim rank",
+                                description="Which of these photos show the anchor's person? Best match first.",
+                                epilog="Exit status: 0 answered (photos without a face are listed as such), "
+                                       "2 the anchor or the weights could not be used.")
+    p.add_argument("anchor", metavar="ANCHOR")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    _common(p)
+    args = p.parse_args(argv)
+    _quiet()
+    from pathlib import Path
+
+    from . import FaceSimError, rank
+
+    bar = None
+    if len(args.photos) > 3:
+        from tqdm import tqdm  # comes with huggingface-hub
+
+        bar = tqdm(total=len(args.photos), desc="photos", unit="photo", file=sys.stderr, leave=False)
+    try:
+        ranked = rank(args.anchor, args.photos, weights=args.weights, threshold=args.threshold,
+                      names=[Path(x).name for x in args.photos],
+                      on_progress=(lambda done, _: bar.update(done - bar.n)) if bar else None)
+    except FaceSimError as exc:
+        return _fail(exc, args.json)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps([{"photo": args.photos[r.index], **r.to_dict()} for r in ranked], indent=2))
+        return 0
+    for k, r in enumerate(ranked, 1):
+        if r.error:
+            print(f"{k:3d}. {args.photos[r.index]}  -  {r.error}")
+        else:
+            why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+            print(f"{k:3d}. {args.photos[r.index]}  distance {r.distance:.3f}  probability {r.probability:.2f}  "
+                  f"{r.verdict}{why}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=os.environ.get("FACESIM_WEIGHTS"),
+                   help="weights folder or hf://user/name[@revision] (default: the shipped weights/)")
+    p.add_argument("--threshold", type=float, default=None, help="override the calibrated threshold")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _fail(exc, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": str(exc), "input": exc.input_name}))
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -11,15 +11,38 @@ from typing import Literal, Union
 
 import numpy as np
 
-from .detect import Face, detect_faces
+from .align import align
+from .detect import detect
 from .errors import FaceSimError, WeightsError
 from .image import ImageSource, load_image
 from .model import Encoder, load_encoder
+from .quality import Quality, assess
 
-__all__ = ["extract_faces", "embed", "verify", "compare", "Verification", "Candidate", "Comparison"]
+__all__ = ["extract_faces", "embed", "verify", "compare", "rank", "Face", "Verification", "Candidate", "Comparison",
+           "Ranked"]
 
 Weights = Union[str, Path, Encoder, None]
 Verdict = Literal["match", "uncertain", "no match"]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in a photo.
+
+    Attributes:
+        box: (x, y, width, height) of the detection in photo pixels (clipped to the photo).
+        score: detector confidence in [0, 1].
+        keypoints: (6, 2) float32 (x, y) photo pixels: right eye, left eye, nose tip, mouth centre, right
+            ear, left ear (the person's right: the image's left in an unmirrored photo).
+        quality: size, sharpness, pose and the reasons not to trust this face.
+        crop: the aligned face, RGB uint8 (CROP_SIZE, CROP_SIZE, 3), eyes level at the template's places.
+    """
+
+    box: tuple[int, int, int, int]
+    score: float
+    quality: Quality
+    keypoints: np.ndarray = field(repr=False, compare=False, default=None)
+    crop: np.ndarray = field(repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -31,9 +54,11 @@ class Verification:
         threshold: the same-person threshold used (calibrated on validation unless overridden).
         is_match: distance <= threshold.
         probability: calibrated probability that the two faces are the same person.
-        verdict: "match", "no match", or "uncertain" when the distance is close to the threshold.
+        verdict: "match", "no match", or "uncertain" when the distance is close to the threshold or a
+            face is of too low quality to trust (then `reasons` says why).
+        reasons: why the verdict is "uncertain", in words ("photo A: face too small"); empty otherwise.
         face_a, face_b: the faces compared.
-        faces_found: how many faces each photo had (the largest is used unless chosen otherwise).
+        faces_found: how many faces each photo had (the best is used unless chosen otherwise).
     """
 
     distance: float
@@ -44,11 +69,14 @@ class Verification:
     face_a: Face = field(repr=False)
     face_b: Face = field(repr=False)
     faces_found: tuple[int, int] = (1, 1)
+    reasons: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         """The answer as plain JSON-ready values (no images)."""
         return {"is_match": self.is_match, "distance": self.distance, "probability": self.probability,
-                "verdict": self.verdict, "threshold": self.threshold, "faces_found": list(self.faces_found)}
+                "verdict": self.verdict, "reasons": list(self.reasons), "threshold": self.threshold,
+                "faces_found": list(self.faces_found),
+                "quality": {"A": self.face_a.quality.to_dict(), "B": self.face_b.quality.to_dict()}}
 
 
 @dataclass(frozen=True)
@@ -61,10 +89,14 @@ class Candidate:
     verdict: Verdict
     face: Face = field(repr=False)
     faces_found: int = 1
+    reasons: tuple[str, ...] = ()
+    #: Every face of the photo, best first (the one used is `face`).
+    faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"distance": self.distance, "probability": self.probability, "is_match": self.is_match,
-                "verdict": self.verdict, "faces_found": self.faces_found}
+                "verdict": self.verdict, "reasons": list(self.reasons), "faces_found": self.faces_found,
+                "quality": self.face.quality.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -84,37 +116,59 @@ class Comparison:
     a: Candidate
     b: Candidate
     matches: Literal["A", "B", "both", "neither"]
+    #: Every face of the anchor photo, best first (the one used is `anchor`).
+    anchor_faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """The answer as plain JSON-ready values (no images): what the CLI prints and the app's API returns."""
         return {"matches": self.matches, "headline": self.headline, "threshold": self.threshold,
-                "anchor_faces_found": self.anchor_faces_found, "A": self.a.to_dict(), "B": self.b.to_dict()}
+                "anchor_faces_found": self.anchor_faces_found, "anchor_quality": self.anchor.quality.to_dict(),
+                "A": self.a.to_dict(), "B": self.b.to_dict()}
 
     @property
     def headline(self) -> str:
-        return {
+        text = {
             "A": "Candidate A is the same person as the anchor",
             "B": "Candidate B is the same person as the anchor",
             "both": "Both candidates are the same person as the anchor",
             "neither": "Neither candidate is the same person as the anchor",
         }[self.matches]
+        reasons = list(dict.fromkeys(self.a.reasons + self.b.reasons))
+        return f"{text} (uncertain: {'; '.join(reasons)})" if reasons else text
 
 
 def extract_faces(image: ImageSource, *, name: str | None = None) -> list[Face]:
-    """Every face in a photo, largest first, each aligned and cropped for the encoder.
+    """Every face in a photo, best first, each aligned and cropped for the encoder.
+
+    "Best" weighs the detector's score and the face's size together, so a big patterned shirt does not
+    beat a real face. A photo turned by a quarter without EXIF orientation is searched turned back.
 
     Args:
         image: file path, image bytes, or RGB uint8 array (H, W, 3).
         name: how error messages name this input.
 
     Returns:
-        A list of `Face` (box, score, eye landmarks if found, aligned RGB uint8 crop), largest first.
+        A list of `Face` (box, score, keypoints, quality, aligned RGB uint8 crop), best first.
 
     Raises:
         FaceSimError: the image cannot be loaded (see `load_image`), or NoFaceFoundError.
     """
     label = name or (Path(image).name if isinstance(image, (str, Path)) else "image")
-    return detect_faces(load_image(image, name=label), name=label)
+    return faces_in(load_image(image, name=label), name=label)
+
+
+def faces_in(pixels: np.ndarray, *, name: str = "image") -> list[Face]:
+    """`extract_faces` on an already loaded RGB uint8 array (H, W, 3)."""
+    out = []
+    h, w = pixels.shape[:2]
+    for d in detect(pixels, name=name):
+        crop = align(pixels, d.keypoints)
+        x, y, bw, bh = d.box
+        x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+        x1, y1 = min(w, int(round(x + bw))), min(h, int(round(y + bh)))
+        out.append(Face(box=(x0, y0, max(1, x1 - x0), max(1, y1 - y0)), score=d.score,
+                        quality=assess(pixels, d, crop), keypoints=d.keypoints, crop=crop))
+    return out
 
 
 def embed(faces: Face | Sequence[Face], *, weights: Weights = None) -> np.ndarray:
@@ -142,18 +196,20 @@ def verify(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = Non
         image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `embed`).
         threshold: override the calibrated distance threshold.
-        face_index: which face of each photo to use (0 = largest).
+        face_index: which face of each photo to use (0 = the best, as `extract_faces` orders them).
 
     Raises:
         FaceSimError: a photo is not a usable image or holds no face; the message names "photo A"/"photo B".
     """
     encoder = load_encoder(weights)
-    (fa, na), (fb, nb) = (_pick(image_a, "photo A", face_index[0]), _pick(image_b, "photo B", face_index[1]))
+    (fa, all_a), (fb, all_b) = _pick(image_a, "photo A", face_index[0]), _pick(image_b, "photo B", face_index[1])
     e = encoder.embed_crops(np.stack([fa.crop, fb.crop]))
     thr = _threshold(encoder, threshold)
     d = float(np.linalg.norm(e[0] - e[1]))
+    reasons = _reasons(encoder, d, thr, ("photo A", fa), ("photo B", fb))
     return Verification(distance=d, threshold=thr, is_match=d <= thr, probability=_probability(encoder, d),
-                        verdict=_verdict(encoder, d, thr), face_a=fa, face_b=fb, faces_found=(na, nb))
+                        verdict=_verdict(d, thr, reasons), face_a=fa, face_b=fb, faces_found=(len(all_a), len(all_b)),
+                        reasons=reasons)
 
 
 def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSource, *,
@@ -165,7 +221,7 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
         anchor, candidate_a, candidate_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `embed`).
         threshold: override the calibrated distance threshold.
-        face_index: which face of each photo to use (0 = largest).
+        face_index: which face of each photo to use (0 = the best, as `extract_faces` orders them).
 
     Returns:
         A `Comparison` with both distances, calibrated probabilities, per-candidate verdicts, the faces
@@ -184,12 +240,109 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
     cands = []
     for k in (1, 2):
         d = float(np.linalg.norm(e[0] - e[k]))
+        name = ("candidate A", "candidate B")[k - 1]
+        reasons = _reasons(encoder, d, thr, ("anchor", picked[0][0]), (name, picked[k][0]), pair=name)
         cands.append(Candidate(distance=d, probability=_probability(encoder, d), is_match=d <= thr,
-                               verdict=_verdict(encoder, d, thr), face=picked[k][0], faces_found=picked[k][1]))
+                               verdict=_verdict(d, thr, reasons), face=picked[k][0], faces_found=len(picked[k][1]),
+                               faces=picked[k][1],
+                               reasons=reasons))
     a, b = cands
     matches = {(True, True): "both", (True, False): "A", (False, True): "B", (False, False): "neither"}
-    return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces_found=picked[0][1], a=a, b=b,
+    return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces_found=len(picked[0][1]),
+                      anchor_faces=picked[0][1], a=a, b=b,
                       matches=matches[(a.is_match, b.is_match)])
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One photo of a gallery search (`rank`), compared with the anchor.
+
+    Attributes:
+        index: the photo's position in the `photos` given to `rank`.
+        distance: distance to the anchor's face (None when the photo could not be used).
+        probability: calibrated same-person probability (None when the photo could not be used).
+        verdict: "match", "no match", "uncertain", or "error" when the photo could not be used.
+        face: the face used (None when the photo could not be used).
+        is_match: distance <= threshold (False when the photo could not be used).
+        faces_found: how many faces the photo had (0 when none).
+        reasons: why the verdict is "uncertain" (see `Verification.reasons`).
+        error: why the photo could not be used ("no face found", "not an image", ...), else None.
+    """
+
+    index: int
+    distance: float | None
+    probability: float | None
+    verdict: Literal["match", "uncertain", "no match", "error"]
+    face: Face | None = field(repr=False)
+    faces_found: int = 0
+    reasons: tuple[str, ...] = ()
+    error: str | None = None
+
+    is_match: bool = False
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "distance": self.distance, "probability": self.probability,
+                "is_match": self.is_match,
+                "verdict": self.verdict, "reasons": list(self.reasons), "faces_found": self.faces_found,
+                "error": self.error, "quality": self.face.quality.to_dict() if self.face is not None else None}
+
+
+def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights = None,
+         threshold: float | None = None, names: Sequence[str] | None = None,
+         on_progress: Callable[[int, int], None] | None = None) -> list[Ranked]:
+    """Which of these photos show the anchor's person? A gallery search, best match first.
+
+    Each photo is decoded and searched once (in parallel) and all faces are embedded in one batch. A photo
+    that cannot be used (not an image, no face) is reported in its item, ranked last, instead of failing
+    the whole search.
+
+    Args:
+        anchor: the photo of the person looked for (path, bytes or RGB uint8 array).
+        photos: the photos to search (paths, bytes or RGB uint8 arrays).
+        weights: the model (see `embed`).
+        threshold: override the calibrated distance threshold.
+        names: how error messages name each photo (default "photo 1", "photo 2", ...).
+        on_progress: called with (photos searched, photos) as the search goes (for a progress bar).
+
+    Returns:
+        One `Ranked` per photo: usable photos by increasing distance, then unusable ones in input order.
+
+    Raises:
+        FaceSimError: the anchor is not a usable image or holds no face (the message names "anchor").
+    """
+    encoder = load_encoder(weights)
+    thr = _threshold(encoder, threshold)
+    names = list(names) if names is not None else [f"photo {i + 1}" for i in range(len(photos))]
+    anchor_face, _ = _pick(anchor, "anchor", 0)
+
+    def attempt(item):
+        image, name = item
+        try:
+            return _pick(image, name, 0)
+        except FaceSimError as exc:
+            return exc
+
+    picked = []
+    for r in _pool().map(attempt, zip(photos, names)):
+        picked.append(r)
+        if on_progress is not None:
+            on_progress(len(picked), len(photos))
+    usable = [i for i, r in enumerate(picked) if not isinstance(r, FaceSimError)]
+    e = encoder.embed_crops(np.stack([anchor_face.crop] + [picked[i][0].crop for i in usable]))
+    out = []
+    for k, i in enumerate(usable, 1):
+        face, n = picked[i][0], len(picked[i][1])
+        d = float(np.linalg.norm(e[0] - e[k]))
+        reasons = _reasons(encoder, d, thr, ("anchor", anchor_face), (names[i], face), pair=names[i])
+        out.append(Ranked(index=i, distance=d, probability=_probability(encoder, d), verdict=_verdict(d, thr, reasons),
+                          face=face, faces_found=n, reasons=reasons, is_match=d <= thr))
+    out.sort(key=lambda r: r.distance)
+    for i, r in enumerate(picked):
+        if isinstance(r, FaceSimError):
+            message = str(r).split(": ", 1)[-1]
+            out.append(Ranked(index=i, distance=None, probability=None, verdict="error", face=None,
+                              faces_found=0, error=message))
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -197,12 +350,13 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=3, thread_name_prefix="facesim-extract")
 
 
-def _pick(image: ImageSource, name: str, index: int) -> tuple[Face, int]:
-    faces = extract_faces(image, name=name)
+def _pick(image: ImageSource, name: str, index: int) -> tuple[Face, tuple[Face, ...]]:
+    """The face at `index` of a photo, and all its faces (best first)."""
+    faces = tuple(extract_faces(image, name=name))
     if not 0 <= index < len(faces):
         raise FaceSimError(f"face {index + 1} was asked for, but the photo has {len(faces)} face(s)",
                            input_name=name)
-    return faces[index], len(faces)
+    return faces[index], faces
 
 
 def _threshold(encoder: Encoder, threshold: float | None) -> float:
@@ -219,7 +373,19 @@ def _probability(encoder: Encoder, distance: float) -> float:
     return cal.probability(distance) if cal is not None else float("nan")
 
 
-def _verdict(encoder: Encoder, distance: float, threshold: float) -> Verdict:
+def _reasons(encoder: Encoder, distance: float, threshold: float, *named: tuple[str, Face],
+             pair: str | None = None) -> tuple[str, ...]:
+    """Why a comparison cannot be answered confidently: low-quality faces, or a distance at the threshold.
+
+    `pair` names the comparison in the distance reason when several are answered at once ("candidate B").
+    """
+    out = [f"{name}: {r}" for name, face in named for r in face.quality.reasons]
     if abs(distance - threshold) < encoder.config.uncertain_margin:
+        out.append(f"{pair}: distance close to the threshold" if pair else "distance close to the threshold")
+    return tuple(out)
+
+
+def _verdict(distance: float, threshold: float, reasons: tuple[str, ...]) -> Verdict:
+    if reasons:
         return "uncertain"
     return "match" if distance <= threshold else "no match"

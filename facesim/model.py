@@ -161,24 +161,22 @@ def file_sha256(path: str | Path) -> str:
 
 
 class Encoder:
-    """A loaded encoder: load once, embed many times (thread safe for inference)."""
+    """A loaded encoder: load once, embed many times (thread safe for inference).
 
-    def __init__(self, config: ModelConfig, model, folder: Path | None = None):
-        import tensorflow as tf
+    Loaded from a weights folder it runs in NumPy (`facesim.infer`: no TensorFlow import, milliseconds to
+    load); wrapped around a live Keras model (training, validation) it calls that model through one traced
+    `tf.function`.
+    """
 
+    def __init__(self, config: ModelConfig, model=None, folder: Path | None = None, *, forward=None):
         self.config = config
         self.model = model
         self.folder = folder
-        @tf.autograph.experimental.do_not_convert
-        def forward(x):
-            return model(x, training=False)
-
-        # Calling the model through one traced function costs a few ms; model.predict costs ~100 ms a call.
-        self._forward = tf.function(
-            forward,
-            input_signature=[tf.TensorSpec((None, config.input_size, config.input_size, 3), tf.float32)],
-            reduce_retracing=True,
-        )
+        if forward is None:
+            if model is None:
+                raise ValueError("Encoder needs a Keras model or a forward function")
+            forward = _keras_forward(config, model)
+        self._forward = forward
 
     @classmethod
     def load(cls, folder: str | Path) -> Encoder:
@@ -198,16 +196,27 @@ class Encoder:
 
     @classmethod
     def load_from(cls, config: ModelConfig, weights: str | Path) -> Encoder:
-        """Build the architecture `config` describes and load a weights-only file into it."""
+        """The architecture `config` describes with a weights-only file loaded into it (NumPy inference)."""
+        from .infer import NumpyEncoder
+
         weights = Path(weights)
         if not weights.is_file():
             raise WeightsError(f"{weights} is missing", input_name="weights")
         try:
-            model = build_encoder(config)
-            model.load_weights(weights)
-        except Exception as exc:  # noqa: BLE001 - h5py/keras raise many kinds for a bad file
-            raise WeightsError(f"cannot load {weights}: {exc}", input_name="weights") from None
-        return cls(config, model)
+            forward = NumpyEncoder(config, weights)
+        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a bad or mismatched file
+            raise WeightsError(f"cannot load {weights}: {type(exc).__name__}: {exc}", input_name="weights") from None
+        return cls(config, forward=forward)
+
+    def keras_model(self):
+        """The Keras model with these weights (built on demand; for training, export and checks)."""
+        if self.model is None:
+            if self.folder is None:
+                raise ValueError("this encoder was not loaded from a folder")
+            model = build_encoder(self.config)
+            model.load_weights(self.folder / self.config.weights_file)
+            self.model = model
+        return self.model
 
     def embed_crops(self, crops: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
         """Embed aligned face crops.
@@ -231,12 +240,28 @@ class Encoder:
         for i in range(0, len(x), batch_size):
             batch = x[i : i + batch_size]
             if self.config.flip_tta:  # the image and its mirror in one call, then summed
-                both = self._forward(np.concatenate([batch, batch[:, :, ::-1, :]])).numpy()
+                both = np.asarray(self._forward(np.concatenate([batch, batch[:, :, ::-1, :]])))
                 out.append(both[: len(batch)] + both[len(batch) :])
             else:
-                out.append(self._forward(batch).numpy())
+                out.append(np.asarray(self._forward(batch)))
         emb = np.concatenate(out) if out else np.zeros((0, self.config.embedding_dim), np.float32)
         return (emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _keras_forward(config: ModelConfig, model):
+    import tensorflow as tf
+
+    @tf.autograph.experimental.do_not_convert
+    def forward(x):
+        return model(x, training=False)
+
+    # Calling the model through one traced function costs a few ms; model.predict costs ~100 ms a call.
+    traced = tf.function(
+        forward,
+        input_signature=[tf.TensorSpec((None, config.input_size, config.input_size, 3), tf.float32)],
+        reduce_retracing=True,
+    )
+    return lambda x: traced(x).numpy()
 
 
 @lru_cache(maxsize=4)

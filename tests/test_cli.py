@@ -33,3 +33,24 @@ def test_bad_input_exit_2(trio, tmp_path):
     r = run(trio["anchor"], bad, trio["other"])
     assert r.returncode == 2
     assert "candidate A: not an image" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_rank_json_same_person_first_and_bad_photo_listed(trio, tmp_path):
+    from conftest import lfw
+
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    r = run("rank", trio["anchor"], trio["other"], bad, lfw("George_W_Bush", 5), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out[0]["photo"].endswith("George_W_Bush_0005.jpg") and out[0]["is_match"]
+    assert out[-1]["photo"] == str(bad) and "not an image" in out[-1]["error"]
+
+
+def test_rank_text_and_anchor_error(trio, tmp_path):
+    r = run("rank", trio["anchor"], trio["same"], trio["other"])
+    assert r.returncode == 0 and r.stdout.splitlines()[0].strip().startswith("1. ") and "match" in r.stdout
+    bad = tmp_path / "anchor.jpg"
+    bad.write_text("no")
+    r = run("rank", bad, trio["same"])
+    assert r.returncode == 2 and "anchor: not an image" in r.stderr and "Traceback" not in r.stderr

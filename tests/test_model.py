@@ -28,7 +28,7 @@ def test_embeddings_are_unit_norm_and_deterministic(tiny_weights, faces):
 
 def test_save_load_round_trip_is_identical(tiny_weights, faces, tmp_path):
     enc = Encoder.load(tiny_weights)
-    enc.model.save_weights(tmp_path / "encoder.weights.h5")
+    enc.keras_model().save_weights(tmp_path / "encoder.weights.h5")
     enc.config.write(tmp_path)
     again = Encoder.load(tmp_path)
     crops = np.stack([f.crop for f in faces])
@@ -73,3 +73,27 @@ def test_shipped_weights_are_small_and_complete():
     assert (WEIGHTS / config.weights_file).stat().st_size <= 5 * 2**20
     assert config.threshold is not None and config.calibration is not None
     check_folder(WEIGHTS)  # weights, config, metrics measured on these weights, model card
+
+
+def test_numpy_inference_equals_the_keras_model(faces):
+    """The app embeds with NumPy (no TensorFlow at start-up); training builds Keras: both must agree."""
+    from conftest import WEIGHTS
+
+    enc = Encoder.load(WEIGHTS)
+    crops = np.stack([f.crop for f in faces])
+    keras_enc = Encoder(enc.config, enc.keras_model())
+    np.testing.assert_allclose(enc.embed_crops(crops), keras_enc.embed_crops(crops), atol=1e-5)
+
+
+def test_loading_weights_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    from conftest import ROOT, WEIGHTS
+
+    code = ("import sys, numpy as np, facesim; e = facesim.load_encoder(sys.argv[1]); "
+            "e.embed_crops(np.zeros((1, 80, 80, 3), np.uint8)); print('tensorflow' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, str(WEIGHTS)], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".pgm", ".bmp", ".webp"}
 SHARED_DATA = Path(os.environ.get("FACESIM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 LFW = SHARED_DATA / "lfw-deepfunneled"
 ATT = SHARED_DATA / "att_faces"
+WILD = SHARED_DATA / "celeba-wild-val"
+UTKFACE = SHARED_DATA / "utkface-adults"
 CACHE_DIR = Path(os.environ.get("FACESIM_CACHE", Path(__file__).resolve().parents[1] / ".cache"))
 
 #: PROTOCOL.md v1: folds of pairs.txt (0-based) held out for validation and test.
@@ -38,6 +39,16 @@ def list_people(root: str | Path) -> dict[str, list[Path]]:
         if files:
             people[d.name] = sorted(files, key=_natural_key)
     return people
+
+
+def list_images(root: str | Path) -> list[Path]:
+    """Every image under `root` (recursively), sorted: an unlabelled set such as utkface-adults."""
+    return sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def extra_key(path: str | Path) -> str:
+    """How the teacher file and the crop cache name an image of an unlabelled set ("extra/<file>")."""
+    return f"extra/{Path(path).name}"
 
 
 def _natural_key(path: Path):
@@ -144,21 +155,83 @@ class FaceSet:
         return FaceSet(self.crops[idx], tuple(self.paths[i] for i in idx), names, labels, self.fallback[idx])
 
 
+#: Names the extraction pipeline in crop caches, so that a cache made by another pipeline is rebuilt.
+PIPELINE = "blazeface-full-range/template-0.30/v2"
+
+
 def extract_one(path: str) -> tuple[np.ndarray, bool]:
-    """The crop the app would use for this image (largest face), or the protocol's centre-crop fallback."""
+    """The crop the app would use for this image (its best face), or the protocol's centre-crop fallback."""
     from facesim import NoFaceFoundError, load_image
-    from facesim.detect import center_crop_face, detect_faces
+    from facesim.align import center_crop
+    from facesim.api import faces_in
 
     image = load_image(path)
     try:
-        return detect_faces(image)[0].crop, False
+        return faces_in(image)[0].crop, False
     except NoFaceFoundError:
-        return center_crop_face(image).crop, True
+        return center_crop(image), True
 
 
-def _extract_chunk(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    out = [extract_one(p) for p in paths]
+def extract_tight(path: str) -> tuple[np.ndarray, bool]:
+    """The aligned crop of a tight face crop (utkface): found on a reflected border, as a photo would show it.
+
+    Returns (crop, False), or (empty crop, True) when no face is found: such images are left out.
+    """
+    import cv2
+
+    from facesim import NoFaceFoundError, load_image
+    from facesim.align import CROP_SIZE
+    from facesim.api import faces_in
+
+    image = load_image(path)
+    pad = image.shape[0] // 3
+    padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+    try:
+        return faces_in(padded)[0].crop, False
+    except NoFaceFoundError:
+        return np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8), True
+
+
+def _extract_chunk(args: tuple[list[str], bool]) -> tuple[np.ndarray, np.ndarray]:
+    paths, tight = args
+    out = [(extract_tight if tight else extract_one)(p) for p in paths]
     return np.stack([c for c, _ in out]), np.array([f for _, f in out], dtype=bool)
+
+
+def _extract_all(files: list[str], *, workers: int, tight: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    from .progress import progress
+
+    chunks = [(files[i : i + 128], tight) for i in range(0, len(files), 128)]
+    crops, fallback = [], []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for c, f in progress(pool.map(_extract_chunk, chunks), total=len(chunks), desc=desc):
+            crops.append(c)
+            fallback.append(f)
+    return np.concatenate(crops), np.concatenate(fallback)
+
+
+def extra_faceset(root: str | Path = UTKFACE, *, workers: int = 2) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Aligned crops of an unlabelled set of face crops (for distillation only), cached; faceless images dropped.
+
+    Returns:
+        (crops (N, CROP_SIZE, CROP_SIZE, 3) uint8 RGB, keys "extra/<file>" as the teacher file names them).
+    """
+    files = [str(f) for f in list_images(root)]
+    keys = tuple(extra_key(f) for f in files)
+    cache = CACHE_DIR / f"{Path(root).name}_crops.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["pipeline"]) == PIPELINE and tuple(z["all_keys"].tolist()) == keys:
+                return z["crops"], tuple(z["keys"].tolist())
+    crops, missed = _extract_all(files, workers=workers, tight=True, desc=f"extracting {Path(root).name}")
+    kept = tuple(k for k, m in zip(keys, missed) if not m)
+    crops = crops[~missed]
+    log.info("%s: %d faces, %d without a face found (left out)", Path(root).name, len(kept), int(missed.sum()))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(cache) + ".tmp.npz")
+    np.savez(tmp, crops=crops, keys=np.array(kept), all_keys=np.array(keys), pipeline=np.array(PIPELINE))
+    tmp.replace(cache)
+    return crops, kept
 
 
 def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = None, workers: int = 2,
@@ -171,8 +244,6 @@ def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = No
         workers: processes for extraction.
         cache: .npz path; reused when it exists and holds the same files.
     """
-    from facesim.detect import CROP_SIZE
-
     root = Path(root)
     people = people if people is not None else list_people(root)
     names = tuple(sorted(people))
@@ -180,22 +251,16 @@ def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = No
     labels = np.array([k for k, n in enumerate(names) for _ in people[n]], dtype=np.int32)
     if cache is not None and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if tuple(z["paths"].tolist()) == paths and z["crops"].shape[1] == CROP_SIZE:
+            if tuple(z["paths"].tolist()) == paths and str(z.get("pipeline", "")) == PIPELINE:
                 log.info("using cached crops %s", cache)
                 return FaceSet(z["crops"], paths, names, labels, z["fallback"])
-    t0 = time.time()
-    chunks = [[str(root / p) for p in paths[i : i + 256]] for i in range(0, len(paths), 256)]
-    crops, fallback = [], []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for k, (c, f) in enumerate(pool.map(_extract_chunk, chunks), 1):
-            crops.append(c)
-            fallback.append(f)
-            log.info("extracted %d/%d images (%.0f s)", min(k * 256, len(paths)), len(paths), time.time() - t0)
-    fs = FaceSet(np.concatenate(crops), paths, names, labels, np.concatenate(fallback))
+    crops, fallback = _extract_all([str(root / p) for p in paths], workers=workers, tight=False,
+                                   desc=f"extracting {root.name}")
+    fs = FaceSet(crops, paths, names, labels, fallback)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache) + ".tmp.npz")
-        np.savez(tmp, crops=fs.crops, paths=np.array(paths), fallback=fs.fallback)
+        np.savez(tmp, crops=fs.crops, paths=np.array(paths), fallback=fs.fallback, pipeline=np.array(PIPELINE))
         tmp.replace(cache)
     log.info("%d images, %d people, %d fallbacks", len(paths), len(names), int(fs.fallback.sum()))
     return fs
@@ -204,3 +269,82 @@ def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = No
 def lfw_faceset(workers: int = 2) -> FaceSet:
     """All of LFW, extracted and cached under CACHE_DIR."""
     return build_faceset(LFW, workers=workers, cache=CACHE_DIR / f"{LFW.name}_crops.npz")
+
+
+# ---------------------------------------------------------------------------------------------------
+# PROTOCOL.md v2 part B: the in-the-wild validation photos (validation only: never trained on).
+
+
+def read_tsv(path: str | Path) -> list[list[str]]:
+    """Rows of a tab-separated file with a header line (the header is dropped)."""
+    lines = Path(path).read_text().split("\n")[1:]
+    return [ln.split("\t") for ln in lines if ln.strip()]
+
+
+def wild_pairs(root: str | Path = WILD) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """The 600 wild validation pairs as (path, path) and their same-person flags."""
+    rows = read_tsv(Path(root) / "pairs.tsv")
+    img = Path(root) / "images"
+    return [(str(img / a), str(img / b)) for a, b, _ in rows], np.array([s == "1" for _, _, s in rows])
+
+
+def wild_triplets(root: str | Path = WILD) -> list[tuple[str, str, str]]:
+    """The 500 wild validation triplets (anchor, positive, negative) as paths."""
+    img = Path(root) / "images"
+    return [tuple(str(img / p) for p in row) for row in read_tsv(Path(root) / "triplets.tsv")]
+
+
+def wild_photos(root: str | Path = WILD) -> list[str]:
+    """All 1,561 wild validation photos."""
+    return sorted(str(p) for p in (Path(root) / "images").glob("*.jpg"))
+
+
+def best_face(path: str):
+    """The face the public API uses for a photo (its best face), or None when no face is found."""
+    from facesim import NoFaceFoundError, extract_faces
+
+    try:
+        return extract_faces(path)[0]
+    except NoFaceFoundError:
+        return None
+
+
+def _best_crops(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from facesim.align import CROP_SIZE
+
+    crops, found = [], []
+    for p in paths:
+        f = best_face(p)
+        crops.append(f.crop if f is not None else np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
+        found.append(f is not None)
+    return np.stack(crops), np.array(found)
+
+
+def wild_validation(root: str | Path = WILD, *, workers: int = 2):
+    """Crops of the wild pairs' photos for checkpoint selection during training (cached, never trained on).
+
+    Returns:
+        (crops, found, (index_a, index_b, same)): a pair with a photo where no face was found must be
+        scored as wrong by the caller (`found` is False for that photo).
+    """
+    pairs, same = wild_pairs(root)
+    paths = sorted({p for pr in pairs for p in pr})
+    cache = CACHE_DIR / "wild_validation_crops.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["pipeline"]) == PIPELINE and tuple(z["paths"].tolist()) == tuple(paths):
+                crops, found = z["crops"], z["found"]
+                cache = None
+    if cache is not None:
+        chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_best_crops, chunks))
+        crops, found = np.concatenate([c for c, _ in parts]), np.concatenate([f for _, f in parts])
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(cache) + ".tmp.npz")
+        np.savez(tmp, crops=crops, found=found, paths=np.array(paths), pipeline=np.array(PIPELINE))
+        tmp.replace(cache)
+    index = {p: i for i, p in enumerate(paths)}
+    a = np.array([index[x] for x, _ in pairs])
+    b = np.array([index[y] for _, y in pairs])
+    return crops, found, (a, b, same)

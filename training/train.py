@@ -38,6 +38,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cosface-weight", type=float, default=0.0, help="weight of the auxiliary CosFace loss")
     p.add_argument("--teacher", default=None, help=".npz of teacher embeddings (training.teacher)")
     p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the teacher-matching loss")
+    p.add_argument("--extra", default=None,
+                   help="unlabelled face crops to distil from (utkface-adults); distillation only, never triplets")
+    p.add_argument("--extra-per-batch", type=int, default=32, help="unlabelled faces added to each batch")
+    p.add_argument("--no-real-augment", action="store_true", help="framing and flip only (no photo faults)")
+    p.add_argument("--wild", default=str(D.WILD),
+                   help="PROTOCOL.md B validation photos: the checkpoint is chosen on LFW fold 7 and these pairs "
+                        "together ('' for fold 7 alone); never trained on")
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--widths", default="32,64,128,160")
     p.add_argument("--embedding-dim", type=int, default=128)
@@ -62,8 +69,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     train_set, val_pairs, val_set, split_info = load_training_data(Path(args.data), args.workers, args.seed)
-    log.info("train: %d people, %d images; validation: %d pairs", len(train_set.names),
-             len(train_set.paths), len(val_pairs[0]))
+    wild_val = D.wild_validation(Path(args.wild), workers=args.workers) if args.wild else None
+    log.info("train: %d people, %d images; validation: %d LFW pairs%s", len(train_set.names),
+             len(train_set.paths), len(val_pairs[0]), f" + {len(wild_val[2][0])} wild pairs" if wild_val else "")
 
     import keras
     import tensorflow as tf
@@ -82,9 +90,14 @@ def main(argv=None) -> int:
     cosface = CosFaceHead(len(train_set.names)) if args.cosface_weight > 0 else None
     if cosface is not None:
         cosface.build((None, config.embedding_dim))
-    teacher = load_teacher(args.teacher, train_set) if args.distill_weight > 0 else None
+    extra = None
+    if args.extra and args.distill_weight > 0:
+        extra = D.extra_faceset(Path(args.extra), workers=args.workers)
+        log.info("distilling also from %d unlabelled faces of %s", len(extra[1]), args.extra)
+    teacher = load_teacher(args.teacher, train_set, extra) if args.distill_weight > 0 else None
 
-    batch = args.people * args.per_person + args.singletons
+    n_labelled = args.people * args.per_person + args.singletons
+    batch = n_labelled + (args.extra_per_batch if extra is not None else 0)
     steps = args.steps or max(1, int(args.epochs * len(train_set.paths) / batch))
     warmup = min(300, steps // 10)
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - warmup, alpha=0.01, warmup_target=args.lr,
@@ -97,7 +110,8 @@ def main(argv=None) -> int:
     @tf.function(reduce_retracing=True)
     def step_batch_hard(x, labels, teach):
         with tf.GradientTape() as tape:
-            emb = tf.cast(encoder(x, training=True), tf.float32)
+            emb_all = tf.cast(encoder(x, training=True), tf.float32)
+            emb = emb_all[:n_labelled]  # the unlabelled extra faces take part in distillation only
             a, p, n = batch_hard_indices(emb, labels)
             d_ap, d_an = distance(tf.gather(emb, a), tf.gather(emb, p), tf.gather(emb, n))
             loss = triplet_loss(d_ap, d_an, args.margin)
@@ -106,7 +120,7 @@ def main(argv=None) -> int:
                 total += args.cosface_weight * cosface(emb, labels)
             if teacher is not None:
                 # The student's unit embedding matches the centred, normalised teacher embedding.
-                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(emb - teach), axis=1))
+                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(emb_all - teach), axis=1))
         grads = tape.gradient(total, variables)
         opt.apply_gradients(zip(grads, variables))
         frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))
@@ -129,7 +143,8 @@ def main(argv=None) -> int:
     best = {"val_accuracy": -1.0, "step": 0}
     weights_path = out / config.weights_file
     groups = person_groups(train_set)
-    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher, groups), args.seed, steps))
+    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher, groups, extra), args.seed,
+                                 steps))
     log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
     t0 = time.time()
     losses = []
@@ -142,12 +157,12 @@ def main(argv=None) -> int:
         losses.append((float(loss), float(total), float(frac)))
         log.debug("step %d loss %.4f", step, losses[-1][0])
         if step % args.eval_every == 0 or step == steps:
-            acc, thr = validate(runner, val_set, val_pairs)
+            acc, thr, parts = validate(runner, val_set, val_pairs, wild_val)
             mean = np.mean(losses, axis=0)
             losses = []
             rate = step * batch / (time.time() - t0)
             history.append({"step": step, "triplet_loss": float(mean[0]), "total_loss": float(mean[1]),
-                            "active_triplets": float(mean[2]), "val_accuracy": acc, "val_threshold": thr,
+                            "active_triplets": float(mean[2]), "val_accuracy": acc, "val_threshold": thr, **parts,
                             "seconds": round(time.time() - t0, 1)})
             improved = acc > best["val_accuracy"]
             if improved:
@@ -155,8 +170,9 @@ def main(argv=None) -> int:
                 tmp = out / (config.weights_file + ".tmp.weights.h5")
                 encoder.save_weights(tmp)
                 tmp.replace(weights_path)
-            log.info("step %d/%d  loss %.4f  total %.4f  active %.2f  val acc %.4f%s  (%.0f img/s)", step, steps,
-                     mean[0], mean[1], mean[2], acc, " *" if improved else "", rate)
+            log.info("step %d/%d  loss %.4f  total %.4f  active %.2f  val acc %.4f%s (%s)  (%.0f img/s)", step,
+                     steps, mean[0], mean[1], mean[2], acc, " *" if improved else "",
+                     ", ".join(f"{k} {v:.4f}" for k, v in parts.items()), rate)
     wall = time.time() - t_start
     log.info("best validation accuracy %.4f at step %d; %.1f min", best["val_accuracy"], best["step"], wall / 60)
 
@@ -169,6 +185,9 @@ def main(argv=None) -> int:
                      "best_step": best["step"], "seed": args.seed, "batch": batch, "mining": args.mining,
                      "margin": args.margin, "cosface_weight": args.cosface_weight,
                      "distill_weight": args.distill_weight, "precision": args.precision,
+                     "extra": Path(args.extra).name if extra is not None else None,
+                     "extra_faces": len(extra[1]) if extra is not None else 0,
+                     "real_augment": not args.no_real_augment,
                      "host_cpus": os.cpu_count()},
         "data": split_info,
     }
@@ -238,42 +257,63 @@ def make_pairs(labels: np.ndarray, n: int, rng: np.random.Generator):
     return a, b, np.concatenate([np.ones(n // 2, bool), np.zeros(n // 2, bool)])
 
 
-def validate(runner, faces, pairs) -> tuple[float, float]:
+def validate(runner, faces, pairs, wild=None) -> tuple[float, float, dict]:
+    """Validation accuracy at the best threshold over LFW fold 7 and (if given) the wild pairs together.
+
+    A wild pair with a photo where no face was found counts as wrong, as PROTOCOL.md B scores it.
+
+    Returns:
+        (accuracy, threshold, {"lfw_val": fold-7 accuracy, "wild_val": wild accuracy} at that threshold).
+    """
     from .metrics import best_threshold
 
     emb = runner.embed_crops(faces.crops)
     a, b, same = pairs
     d = np.linalg.norm(emb[a] - emb[b], axis=1)
-    thr, acc = best_threshold(d, same)
-    return acc, thr
+    if wild is None:
+        thr, acc = best_threshold(d, same)
+        return acc, thr, {"lfw_val": acc}
+    crops, found, (wa, wb, wsame) = wild
+    wemb = runner.embed_crops(crops)
+    wd = np.where(found[wa] & found[wb], np.linalg.norm(wemb[wa] - wemb[wb], axis=1), np.inf)
+    thr, acc = best_threshold(np.concatenate([d, wd]), np.concatenate([same, wsame]))
+    return acc, thr, {"lfw_val": float(np.mean((d <= thr) == same)), "wild_val": float(np.mean((wd <= thr) == wsame))}
 
 
-def load_teacher(path, faces):
-    """Teacher embeddings for `faces` (rows aligned with faces.paths), centred on their mean and normalised."""
+def load_teacher(path, faces, extra=None):
+    """Teacher embeddings, centred on their mean and normalised: rows of faces.paths, then of the extra keys."""
     if path is None:
         raise SystemExit("--distill-weight needs --teacher FILE (python -m training.teacher)")
     with np.load(path, allow_pickle=False) as z:
         lookup = dict(zip(z["paths"].tolist(), z["embeddings"]))
-    missing = [p for p in faces.paths if p not in lookup]
+    keys = list(faces.paths) + (list(extra[1]) if extra is not None else [])
+    missing = [p for p in keys if p not in lookup]
     if missing:
         raise SystemExit(f"teacher file lacks {len(missing)} training images, e.g. {missing[:2]}")
-    t = np.stack([lookup[p] for p in faces.paths]).astype(np.float32)
+    t = np.stack([lookup[p] for p in keys]).astype(np.float32)
     t -= t.mean(axis=0, keepdims=True)  # uncentred teacher targets collapse the student
     return t / np.linalg.norm(t, axis=1, keepdims=True)
 
 
-def make_batch(faces, args, rng: np.random.Generator, teacher=None, groups=None) -> dict:
-    """One augmented batch: P people x K images (+ singletons), or random triplets."""
+def make_batch(faces, args, rng: np.random.Generator, teacher=None, groups=None, extra=None) -> dict:
+    """One augmented batch: P people x K images (+ singletons, + unlabelled extra faces), or random triplets."""
     from .augment import augment
 
+    real = not args.no_real_augment
     if args.mining == "random":
         from .siamese import random_triplets
 
         t = random_triplets(faces.labels, args.people * args.per_person // 3 + 1, rng)
-        return {k: augment(faces.crops[t[:, i]], rng, args.input_size) for i, k in enumerate(("xa", "xp", "xn"))}
+        return {k: augment(faces.crops[t[:, i]], rng, args.input_size, real=real)
+                for i, k in enumerate(("xa", "xp", "xn"))}
     idx = _pk_indices(groups or person_groups(faces), args.people, args.per_person, args.singletons, rng)
-    return {"x": augment(faces.crops[idx], rng, args.input_size), "labels": faces.labels[idx],
-            "teacher": teacher[idx] if teacher is not None else np.zeros((len(idx), 1), np.float32)}
+    crops, rows = faces.crops[idx], idx
+    if extra is not None:
+        e = rng.choice(len(extra[0]), size=args.extra_per_batch, replace=False)
+        crops = np.concatenate([crops, extra[0][e]])
+        rows = np.concatenate([idx, len(faces.paths) + e])
+    return {"x": augment(crops, rng, args.input_size, real=real), "labels": faces.labels[idx],
+            "teacher": teacher[rows] if teacher is not None else np.zeros((len(rows), 1), np.float32)}
 
 
 def person_groups(faces) -> tuple[list[np.ndarray], np.ndarray]:
