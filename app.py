@@ -89,6 +89,17 @@ def _sentence(message: str) -> str:
     return f"The {head} photo: {rest}." if rest and head in PHOTOS else message.rstrip(".") + "."
 
 
+#: Example comparisons shown on the page: public-domain US-government photos (examples/README.md).
+EXAMPLES = [
+    ("obama_A_2012_official_portrait.jpg", "obama_B_2009_joint_session_speech.jpg", "biden_B_2013_official_vp_portrait.jpg"),
+    ("biden_B_2013_official_vp_portrait.jpg", "obama_C_2010_blue_room.jpg", "biden_A_2010_blue_room.jpg"),
+    ("eileen_collins_nasa.png", "grace_hopper_usn_1984.jpg", "GROUP_obama_biden_2012_official_portrait.jpg"),
+]
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+#: Most photos a gallery search takes at once.
+MAX_GALLERY = 50
+
+
 def build_demo(weights: str | None = None) -> gr.Blocks:
     """The FaceSim UI bound to one weights folder (the model itself loads on first use)."""
     folder = resolve_weights(weights)
@@ -97,65 +108,138 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
 
     @friendly_errors
     def compare(anchor, candidate_a, candidate_b, threshold=None, face_anchor=1, face_a=1, face_b=1):
-        for value, name in zip((anchor, candidate_a, candidate_b), PHOTOS):
-            if value is None or (isinstance(value, str) and not value):
-                raise gr.Error(f"Please add the {name} photo.", title="A photo is missing", print_exception=False)
+        photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
         t0 = time.perf_counter()
         result = facesim.compare(
-            anchor, candidate_a, candidate_b, weights=folder,
-            threshold=float(threshold) if threshold is not None else None,
+            *photos, weights=folder, threshold=float(threshold) if threshold is not None else None,
             face_index=(_index(face_anchor), _index(face_a), _index(face_b)),
         )
         log.info("compare answered in %.0f ms", (time.perf_counter() - t0) * 1000)  # no image data in logs
-        return render(result, (face_anchor, face_a, face_b))
+        headline, gallery, details, data = render(result, (face_anchor, face_a, face_b))
+        marked = [(_marked(path, faces, used), f"{name}: {len(faces)} face(s)") for path, faces, used, name in (
+            (photos[0], result.anchor_faces, result.anchor, "anchor"), (photos[1], result.a.faces, result.a.face, "A"),
+            (photos[2], result.b.faces, result.b.face, "B"))]
+        return headline, gallery, details, marked, data
+
+    @friendly_errors
+    def explain(anchor, candidate_a, candidate_b, face_anchor=1, face_a=1, face_b=1):
+        photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
+        out = []
+        for k, (label, pick) in enumerate((("A", face_a), ("B", face_b)), 1):
+            try:
+                x = facesim.explain(photos[0], photos[k], weights=folder,
+                                    face_index=(_index(face_anchor), _index(pick)))
+            except facesim.FaceSimError as exc:  # name the photo as the page does
+                message = str(exc).replace("photo A", "anchor").replace("photo B", f"candidate {label}")
+                raise facesim.FaceSimError(message) from None
+            out += [(_heat(x.crop_a, x.heatmap_a), f"anchor vs {label} (distance {x.distance:.3f})"),
+                    (_heat(x.crop_b, x.heatmap_b), f"candidate {label}")]
+        return out
+
+    @friendly_errors
+    def search(anchor, files, threshold=None, progress=gr.Progress()):
+        (anchor,) = _require((anchor,), ("anchor",))
+        paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
+        paths = [p for p in paths if p]
+        if not paths:
+            raise gr.Error("Please add the photos to search (up to 50).", title="No photos", print_exception=False)
+        if len(paths) > MAX_GALLERY:
+            raise gr.Error(f"Please search at most {MAX_GALLERY} photos at a time ({len(paths)} given).",
+                           title="Too many photos", print_exception=False)
+        progress(0, desc="Finding faces")
+        names = [Path(p).name for p in paths]
+        ranked = facesim.rank(anchor, paths, weights=folder, names=names,
+                              threshold=float(threshold) if threshold is not None else None,
+                              on_progress=lambda done, total: progress(done / total, desc="Finding faces"))
+        return render_ranking(ranked, names)
 
     with gr.Blocks(title="FaceSim: same person?", delete_cache=(max(1, CACHE_SECONDS // 2), CACHE_SECONDS),
                    analytics_enabled=False) as demo:
         gr.Markdown(
-            "# FaceSim: which candidate is the same person?\n"
-            "Add an **anchor** photo and two **candidates**. FaceSim finds the face in each photo, aligns it, "
-            "and measures how far apart the faces are with its own triplet-trained network. "
-            "Photos are used for this comparison only and are deleted from the server within minutes."
+            "# FaceSim: is it the same person?\n"
+            "FaceSim finds the face in each photo, aligns it, and measures how far apart the faces are with its "
+            "own triplet-trained network. Photos are used for this answer only and are deleted from the server "
+            "within minutes."
         )
-        with gr.Row():
-            inputs = [Photo(label=label, type="filepath", sources=["upload", "clipboard", "webcam"], height=260,
-                            elem_id=f"photo-{key}")
-                      for label, key in (("Anchor", "anchor"), ("Candidate A", "a"), ("Candidate B", "b"))]
-        with gr.Accordion("Options: threshold, and which face to use when a photo has several", open=False):
-            threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005, label="Same-person threshold "
-                                  f"(distance; calibrated: {default_threshold})", elem_id="threshold")
+        with gr.Tab("Compare", id="compare-tab"):
+            gr.Markdown("Add an **anchor** photo and two **candidates**: which candidate is the anchor's person?")
             with gr.Row():
-                faces = [gr.Number(value=1, minimum=1, maximum=50, precision=0, label=f"Face # in {label}")
-                         for label in ("anchor", "candidate A", "candidate B")]
-        button = gr.Button("Compare", variant="primary", elem_id="compare")
-        headline = gr.Markdown(elem_id="verdict")
-        with gr.Row():
-            crops = gr.Gallery(label="Faces compared (as the model sees them)", columns=3, height=220,
-                               object_fit="contain", elem_id="crops", scale=1)
-            details = gr.HTML(elem_id="details")
-        with gr.Accordion("Result as JSON", open=False):
-            data = gr.JSON(label="result")
-        button.click(compare, inputs=[*inputs, threshold, *faces], outputs=[headline, crops, details, data],
-                     api_name="compare", concurrency_limit=CONCURRENCY)
-        examples = sorted(p for p in (Path(__file__).parent / "examples").glob("*")
-                          if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
-        if len(examples) >= 3:
-            gr.Examples([[str(p) for p in examples[i : i + 3]] for i in range(0, len(examples) - 2, 3)], inputs=inputs)
+                inputs = [Photo(label=label, type="filepath", sources=["upload", "clipboard", "webcam"], height=260,
+                                elem_id=f"photo-{key}")
+                          for label, key in (("Anchor", "anchor"), ("Candidate A", "a"), ("Candidate B", "b"))]
+            with gr.Accordion("Options: threshold, and which face to use when a photo has several", open=False):
+                threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005, label="Same-person threshold "
+                                      f"(distance; calibrated: {default_threshold})", elem_id="threshold")
+                with gr.Row():
+                    faces = [gr.Number(value=1, minimum=1, maximum=50, precision=0,
+                                       label=f"Face # in {label} (as numbered under 'Faces found')")
+                             for label in ("anchor", "candidate A", "candidate B")]
+            with gr.Row():
+                button = gr.Button("Compare", variant="primary", elem_id="compare")
+                explain_button = gr.Button("Explain: which regions decided?", elem_id="explain")
+            headline = gr.Markdown(elem_id="verdict")
+            with gr.Row():
+                crops = gr.Gallery(label="Faces compared (as the model sees them)", columns=3, height=220,
+                                   object_fit="contain", elem_id="crops", scale=1)
+                details = gr.HTML(elem_id="details")
+            marked = gr.Gallery(label="Faces found (numbered; green = the face used)", columns=3, height=260,
+                                object_fit="contain", elem_id="marked")
+            heat = gr.Gallery(label="Explanation: red regions pulled the faces together, blue pushed them apart",
+                              columns=4, height=220, object_fit="contain", elem_id="heat")
+            with gr.Accordion("Result as JSON", open=False):
+                data = gr.JSON(label="result")
+            button.click(compare, inputs=[*inputs, threshold, *faces], outputs=[headline, crops, details, marked, data],
+                         api_name="compare", concurrency_limit=CONCURRENCY)
+            explain_button.click(explain, inputs=[*inputs, *faces], outputs=[heat], api_name="explain",
+                                 concurrency_limit=CONCURRENCY)
+            examples = [[str(EXAMPLES_DIR / f) for f in row] for row in EXAMPLES
+                        if all((EXAMPLES_DIR / f).is_file() for f in row)]
+            if examples:
+                gr.Examples(examples, inputs=inputs, label="Try an example (public-domain US-government photos; "
+                            "the people shown have nothing to do with FaceSim and do not endorse it)",
+                            elem_id="examples")
+        with gr.Tab("Gallery search", id="gallery-tab"):
+            gr.Markdown(f"One **anchor** and up to {MAX_GALLERY} photos: which of them show the anchor's person?")
+            with gr.Row():
+                g_anchor = Photo(label="Anchor", type="filepath", sources=["upload", "clipboard"], height=260,
+                                 elem_id="gallery-anchor", scale=1)
+                g_files = gr.File(label=f"Photos to search (up to {MAX_GALLERY})", file_count="multiple",
+                                  file_types=["image"], elem_id="gallery-files", scale=2)
+            g_threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005,
+                                    label="Same-person threshold (distance)", elem_id="gallery-threshold")
+            g_button = gr.Button("Search", variant="primary", elem_id="search")
+            g_headline = gr.Markdown(elem_id="gallery-verdict")
+            g_gallery = gr.Gallery(label="Best matches first", columns=6, height=300, object_fit="contain",
+                                   elem_id="gallery-results")
+            g_table = gr.HTML(elem_id="gallery-table")
+            with gr.Accordion("Result as JSON", open=False):
+                g_data = gr.JSON(label="ranking")
+            g_button.click(search, inputs=[g_anchor, g_files, g_threshold],
+                           outputs=[g_headline, g_gallery, g_table, g_data], api_name="rank",
+                           concurrency_limit=CONCURRENCY)
         gr.Markdown(
-            f"Model: `{Path(folder).name}`, threshold calibrated on held-out LFW people. "
-            "Distances run from 0 (identical) to 2. *Uncertain* means the distance is close to the threshold. "
-            "Limits: 25 MB per photo, 50 megapixels; photos with no detectable frontal face are refused."
+            f"Model: `{Path(folder).name}`; threshold calibrated on validation photos of people it never saw. "
+            "Distances run from 0 (identical) to 2. *Uncertain* means a face is too small, blurred, turned away or "
+            "cut off, or the distance is close to the threshold. Limits: 25 MB per photo, 50 megapixels."
         )
     demo.queue(max_size=64, default_concurrency_limit=CONCURRENCY)
     demo.facesim_weights = folder  # for start-up warm-up
     return demo
 
 
+def _require(values, names) -> list[str]:
+    for value, name in zip(values, names):
+        if value is None or (isinstance(value, str) and not value):
+            raise gr.Error(f"Please add the {name} photo.", title="A photo is missing", print_exception=False)
+    return list(values)
+
+
 def _index(value) -> int:
     try:
         return max(0, int(value or 1) - 1)
     except (TypeError, ValueError):
-        raise gr.Error("The face number must be a whole number (1 = the largest face).") from None
+        raise gr.Error("The face number must be a whole number (1 = the first face, as numbered under "
+                       "'Faces found').") from None
 
 
 def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
@@ -164,8 +248,10 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     for name, n, pick in (("anchor", r.anchor_faces_found, chosen[0]), ("candidate A", r.a.faces_found, chosen[1]),
                           ("candidate B", r.b.faces_found, chosen[2])):
         if n > 1:
-            which = "the largest" if _index(pick) == 0 else f"face {_index(pick) + 1}"
+            which = "face 1 (the clearest)" if _index(pick) == 0 else f"face {_index(pick) + 1}"
             notes.append(f"{n} faces found in the {name} photo, using {which}.")
+    for reason in dict.fromkeys(r.a.reasons + r.b.reasons):
+        notes.append(f"Uncertain: {reason}.")
     headline = f"## {r.headline}\n" + "".join(f"- {n}\n" for n in notes)
     gallery = [(_show(r.anchor.crop), "Anchor"),
                (_show(r.a.face.crop), f"A: {r.a.distance:.3f} ({r.a.verdict})"),
@@ -186,6 +272,59 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     return headline, gallery, details, r.to_dict()
 
 
+def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list]:
+    """Headline, gallery of the ranked crops, table HTML, and JSON of a gallery search."""
+    matches = [r for r in ranked if r.is_match]
+    headline = (f"## {len(matches)} of {len(ranked)} photos show the anchor's person"
+                if matches else f"## None of the {len(ranked)} photos shows the anchor's person")
+    gallery = [(_show(r.face.crop), f"#{k} {names[r.index]}: {r.distance:.3f} ({r.verdict})")
+               for k, r in enumerate(ranked, 1) if r.face is not None]
+    rows = []
+    for k, r in enumerate(ranked, 1):
+        style = " style='background:#e6f6ec'" if r.is_match else ""
+        if r.error:
+            cells = f"<td>-</td><td>-</td><td>{html.escape(r.error)}</td>"
+        else:
+            why = f" ({html.escape('; '.join(r.reasons))})" if r.reasons else ""
+            cells = f"<td>{r.distance:.3f}</td><td>{r.probability:.0%}</td><td><b>{r.verdict}</b>{why}</td>"
+        rows.append(f"<tr{style}><td>{k}</td><td>{html.escape(names[r.index])}</td>{cells}</tr>")
+    table = ("<table style='width:100%'><tr><th>rank</th><th>photo</th><th>distance</th>"
+             f"<th>same-person probability</th><th>verdict</th></tr>{''.join(rows)}</table>")
+    data = [{"photo": names[r.index], **r.to_dict()} for r in ranked]
+    return headline, gallery, table, data
+
+
+def _marked(path: str, faces, used) -> str:
+    """The photo, at most 640 px wide, with every face boxed and numbered as `face_index` counts them."""
+    from PIL import ImageDraw
+
+    image = facesim.load_image(path)
+    scale = min(1.0, 640 / max(image.shape[:2]))
+    canvas = Image.fromarray(image)
+    if scale < 1:
+        canvas = canvas.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)), Image.LANCZOS)
+    draw = ImageDraw.Draw(canvas)
+    for k, face in enumerate(faces, 1):
+        x, y, w, h = (v * scale for v in face.box)
+        colour, width = ("#1db954", 4) if face is used else ("#ffcc00", 2)
+        draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
+        draw.rectangle([x, max(0, y - 22), x + 22, max(0, y - 22) + 22], fill=colour)
+        draw.text((x + 6, max(0, y - 22) + 4), str(k), fill="black")
+    return _save(canvas)
+
+
+def _heat(crop: np.ndarray, heatmap: np.ndarray) -> str:
+    """The crop, 3x enlarged, with the heat map over it: red pulled the faces together, blue pushed apart."""
+    scale = max(float(np.abs(heatmap).max()), 1e-6)
+    h = heatmap / scale
+    overlay = np.zeros(crop.shape, np.float32)
+    overlay[..., 0] = np.clip(h, 0, 1) * 255
+    overlay[..., 2] = np.clip(-h, 0, 1) * 255
+    alpha = (np.abs(h) * 0.6)[..., None]
+    mixed = (crop.astype(np.float32) * (1 - alpha) + overlay * alpha).astype(np.uint8)
+    return _save(Image.fromarray(np.repeat(np.repeat(mixed, 3, axis=0), 3, axis=1)))
+
+
 def _bar(label: str, distance: float, threshold: float) -> str:
     colour = "#2a7" if distance <= threshold else "#888"
     return (f"<div style='display:flex;align-items:center;margin:4px 0'><span style='width:2.5em'>{label}</span>"
@@ -201,17 +340,26 @@ def _show(crop: np.ndarray) -> str:
 
     Gradio would cache a returned array under a name derived from its content and rewrite that file on every
     request, so two people comparing the same photo at once could read a half-written file; a uniquely named
-    file is instead copied into the cache atomically. Files older than the cache age are pruned here.
+    file is instead copied into the cache atomically.
+    """
+    return _save(Image.fromarray(np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)))
+
+
+def _save(image: Image.Image) -> str:
+    """Write an image to a uniquely named PNG (see `_show`), pruning files older than the cache age.
+
+    Gradio copies the file into its cache when the handler returns; the age floor of a minute keeps a
+    slow request's own earlier images (a gallery search writes up to 50) until then.
     """
     now = time.time()
     for old in _CROPS.glob("*.png"):
         try:
-            if now - old.stat().st_mtime > CACHE_SECONDS:
+            if now - old.stat().st_mtime > max(CACHE_SECONDS, 60):
                 old.unlink()
         except OSError:
             pass  # pruned by a concurrent request
     path = _CROPS / f"{uuid.uuid4().hex}.png"
-    Image.fromarray(np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)).save(path)
+    image.save(path)
     return str(path)
 
 

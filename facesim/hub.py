@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import WeightsError
 from .model import CONFIG_FILE, ModelConfig, file_sha256
 
-__all__ = ["parse_spec", "download_weights", "check_folder", "push_folder", "folder_files", "HubError"]
+__all__ = ["parse_spec", "download_weights", "check_folder", "push_folder", "folder_files", "HubError",
+           "space_files", "push_space"]
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +136,9 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
         for name in files:
             shutil.copyfile(folder / name, out / name)
         return str(out)
-    from huggingface_hub import HfApi, get_token
+    api = _api(api)
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-    if api is None:
-        if not get_token():
-            raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`", input_name="hub")
-        api = HfApi()
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision:
@@ -160,6 +157,93 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     url = getattr(info, "commit_url", None) or str(info)
     log.info("pushed %d files to %s", len(files), repo_id)
     return url
+
+
+#: What a Space runs: the app, the library, the shipped weights, the example photos, and how to install them.
+SPACE_FILES = ("app.py", "requirements.txt", "README.md")
+SPACE_FOLDERS = {"facesim": ("*.py",), "weights": ("*.h5", "*.json", "*.md", "*.png"),
+                 "examples": ("*.jpg", "*.png", "*.md"), "docs": ("*.png",)}
+
+
+def space_files(root: str | Path) -> list[str]:
+    """The repository files a Hugging Face Space needs (relative POSIX paths, sorted).
+
+    Raises:
+        WeightsError: the checkout lacks a needed file, the README has no Space front matter, or the
+            shipped weights folder is incomplete.
+    """
+    root = Path(root)
+    missing = [f for f in SPACE_FILES if not (root / f).is_file()]
+    if missing:
+        raise WeightsError(f"{root} is not a FaceSim checkout: missing {', '.join(missing)}", input_name="space")
+    readme = (root / "README.md").read_text()
+    if not readme.startswith("---\n") or "sdk: gradio" not in readme.split("\n---", 1)[0]:
+        raise WeightsError("README.md lacks the Space front matter (---, sdk: gradio, ...)", input_name="space")
+    check_folder(root / "weights")
+    files = list(SPACE_FILES)
+    for folder, patterns in SPACE_FOLDERS.items():
+        for pattern in patterns:
+            files += [p.relative_to(root).as_posix() for p in (root / folder).glob(pattern) if p.is_file()]
+    return sorted(set(files))
+
+
+def push_space(root: str | Path, space_id: str, *, private: bool = False, dry_run: str | Path | None = None,
+               api=None) -> str:
+    """Create or update a Gradio Space from a checkout in one commit; return the Space's URL.
+
+    The commit holds exactly `space_files(root)`; files of an earlier deploy that are no longer needed are
+    deleted in the same commit.
+
+    Args:
+        root: the repository checkout.
+        space_id: "user/name" of the Space (created if missing, SDK gradio).
+        private: create the Space private.
+        dry_run: instead of uploading, copy exactly the files that would be uploaded into this folder and
+            return its path.
+        api: an `huggingface_hub.HfApi` (default: a new one; the token comes from HF_TOKEN or the stored
+            login, never from an argument, and is never logged or written).
+
+    Raises:
+        WeightsError: the checkout is incomplete.
+        HubError: no token, a bad token, or the Hub cannot be reached.
+    """
+    root = Path(root)
+    files = space_files(root)
+    parse_spec(space_id)
+    if dry_run is not None:
+        out = Path(dry_run)
+        for name in files:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / name, out / name)
+        return str(out)
+    api = _api(api)
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(folder_path=str(root), repo_id=space_id, repo_type="space", allow_patterns=files,
+                          delete_patterns=["*", "**/*"], commit_message="Deploy FaceSim: app, library, weights")
+    except OfflineModeIsEnabled:
+        raise HubError("cannot deploy: offline mode is on (HF_HUB_OFFLINE=1)", input_name="hub") from None
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise HubError(f"the Hub refused the token (HTTP {status}): check HF_TOKEN", input_name="hub") from None
+        raise HubError(f"the Hub refused the deploy: {_one_line(exc)}", input_name="hub") from None
+    except (OSError, ConnectionError) as exc:
+        raise HubError(f"cannot reach the Hugging Face Hub: {_one_line(exc)}", input_name="hub") from None
+    log.info("deployed %d files to the Space %s", len(files), space_id)
+    return f"https://huggingface.co/spaces/{space_id}"
+
+
+def _api(api):
+    if api is not None:
+        return api
+    from huggingface_hub import HfApi, get_token
+
+    if not get_token():
+        raise HubError("no Hugging Face token: set HF_TOKEN or run `hf auth login`", input_name="hub")
+    return HfApi()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -18,19 +18,20 @@ os.environ["FACESIM_CACHE_SECONDS"] = "4"  # before app is imported: uploads are
 import app  # noqa: E402
 
 
-def handler():
-    return next(iter(app.demo.fns.values())).fn
+def handler(name: str = "compare"):
+    return next(f.fn for f in app.demo.fns.values() if f.api_name == name)
 
 
 def test_verdict_a_b_and_neither(trio):
     compare = handler()
-    head, gallery, details, data = compare(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
+    head, gallery, details, marked, data = compare(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
     assert data["matches"] == "A" and "Candidate A is the same person" in head
     assert len(gallery) == 3 and all(np.asarray(Image.open(img)).shape == (160, 160, 3) for img, _ in gallery)
     assert "threshold" in details and f"{data['A']['distance']:.3f}" in details
-    assert compare(str(trio["anchor"]), str(trio["other"]), str(trio["same"]))[3]["matches"] == "B"
+    assert len(marked) == 3 and all(Image.open(img).size == (250, 250) for img, _ in marked)
+    assert compare(str(trio["anchor"]), str(trio["other"]), str(trio["same"]))[-1]["matches"] == "B"
     strangers = compare(str(trio["anchor"]), str(lfw("Serena_Williams", 2)), str(lfw("Jennifer_Aniston", 1)))
-    assert strangers[3]["matches"] == "neither" and "Neither" in strangers[0]
+    assert strangers[-1]["matches"] == "neither" and "Neither" in strangers[0]
 
 
 def test_several_faces_are_reported_and_selectable(trio, tmp_path):
@@ -43,9 +44,13 @@ def test_several_faces_are_reported_and_selectable(trio, tmp_path):
     group = tmp_path / "group.png"
     canvas.save(group)
     compare = handler()
-    head, _, _, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
-    assert "2 faces found in the candidate A photo, using the largest" in head and data["matches"] in ("A", "both")
-    head2, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
+    head, _, _, marked, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
+    assert "2 faces found in the candidate A photo, using face 1" in head and data["matches"] in ("A", "both")
+    assert marked[1][1] == "A: 2 face(s)"
+    # The marked photo shows two boxes: the face used in green, the other in yellow.
+    pix = np.asarray(Image.open(marked[1][0]).convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pix - (29, 185, 84)).sum(1) < 30).sum() > 100 and (np.abs(pix - (255, 204, 0)).sum(1) < 30).sum() > 50
+    head2, _, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
     assert "using face 2" in head2
     assert data2["A"]["distance"] == pytest.approx(data["B"]["distance"], abs=0.05)  # face 2 is the other person
 
@@ -90,14 +95,14 @@ def call(url, *paths):
 
 
 def test_api_compare_and_bad_input_then_server_still_answers(server, trio, tmp_path):
-    head, gallery, _, data = call(server, trio["anchor"], trio["same"], trio["other"])
+    head, gallery, _, _, data = call(server, trio["anchor"], trio["same"], trio["other"])
     assert data["matches"] == "A" and len(gallery) == 3
     assert data["A"]["distance"] < data["threshold"] < data["B"]["distance"]
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(trio["same"].read_bytes()[:3000])
     with pytest.raises(Exception, match="candidate B photo: corrupt or truncated"):
         call(server, trio["anchor"], trio["same"], bad)
-    assert call(server, trio["anchor"], trio["other"], trio["same"])[3]["matches"] == "B"
+    assert call(server, trio["anchor"], trio["other"], trio["same"])[-1]["matches"] == "B"
 
 
 def test_uploads_are_deleted_from_the_cache(server, trio, tmp_path):
@@ -121,7 +126,7 @@ def test_small_load_no_errors_and_correct_verdicts(server, trio):
             for i in range(3):
                 swap = (k + i) % 2
                 paths = (trio["anchor"], trio["other"], trio["same"]) if swap else (trio["anchor"], trio["same"], trio["other"])
-                results.append((swap, call(server, *paths)[3]["matches"]))
+                results.append((swap, call(server, *paths)[-1]["matches"]))
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 
@@ -132,3 +137,58 @@ def test_small_load_no_errors_and_correct_verdicts(server, trio):
         t.join(300)
     assert not errors
     assert len(results) == 12 and all(m == ("B" if swap else "A") for swap, m in results)
+
+
+def test_gallery_search_handler_ranks_and_reports(trio, tmp_path):
+    search = handler("rank")
+    junk = tmp_path / "junk.jpg"
+    junk.write_text("no")
+    files = [str(trio["other"]), str(junk), str(lfw("George_W_Bush", 5)), str(trio["same"])]
+    head, gallery, table, data = search(str(trio["anchor"]), files, None, progress=lambda *a, **k: None)
+    assert head.startswith("## 2 of 4 photos")
+    assert {data[0]["photo"], data[1]["photo"]} == {"George_W_Bush_0005.jpg", "George_W_Bush_0002.jpg"}
+    assert data[-1]["photo"] == "junk.jpg" and data[-1]["verdict"] == "error" and "not an image" in table
+    assert len(gallery) == 3
+    with pytest.raises(gr.Error, match="add the photos"):
+        search(str(trio["anchor"]), [], None, progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="at most 50"):
+        search(str(trio["anchor"]), [str(trio["same"])] * 51, None, progress=lambda *a, **k: None)
+
+
+def test_explain_handler_draws_heat_maps(trio):
+    explain = handler("explain")
+    out = explain(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
+    assert len(out) == 4 and "anchor vs A" in out[0][1] and "anchor vs B" in out[2][1]
+    img = np.asarray(Image.open(out[0][0]).convert("RGB")).astype(int)
+    assert img.shape == (240, 240, 3) and (img[..., 0] - img[..., 2]).std() > 5  # coloured, not a plain crop
+    with pytest.raises(gr.Error, match="The candidate B photo: no face"):
+        explain(str(trio["anchor"]), str(trio["same"]), str(_blank_png()))
+
+
+def _blank_png():
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "blank.png"
+    path.write_bytes(png_bytes(np.full((200, 200, 3), 255, np.uint8)))
+    return path
+
+
+def test_rank_api_through_gradio_client(server, trio):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    head, gallery, table, data = client.predict(
+        handle_file(str(trio["anchor"])), [handle_file(str(trio["other"])), handle_file(str(trio["same"]))],
+        api_name="/rank")  # the threshold keeps its calibrated default
+    assert data[0]["photo"].endswith(".jpg") and data[0]["is_match"] and not data[1]["is_match"]
+    assert "1 of 2 photos" in head
+
+
+def test_example_rows_are_redistributable_photos_and_run():
+    rows = [[app.EXAMPLES_DIR / f for f in row] for row in app.EXAMPLES]
+    assert all(p.is_file() for row in rows for p in row)
+    readme = (app.EXAMPLES_DIR / "README.md").read_text()
+    assert all(p.name in readme for row in rows for p in row)  # each file's provenance is recorded
+    compare = handler()
+    head, _, _, _, data = compare(*map(str, rows[0]))
+    assert data["matches"] in ("A", "both", "neither", "B")
