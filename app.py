@@ -252,7 +252,7 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
             notes.append(f"{n} faces found in the {name} photo, using {which}.")
     for reason in dict.fromkeys(r.a.reasons + r.b.reasons):
         notes.append(f"Uncertain: {reason}.")
-    headline = f"## {r.headline}\n" + "".join(f"- {n}\n" for n in notes)
+    headline = f"## {r.summary}\n" + "".join(f"- {n}\n" for n in notes)
     gallery = [(_show(r.anchor.crop), "Anchor"),
                (_show(r.a.face.crop), f"A: {r.a.distance:.3f} ({r.a.verdict})"),
                (_show(r.b.face.crop), f"B: {r.b.distance:.3f} ({r.b.verdict})")]

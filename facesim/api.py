@@ -126,15 +126,20 @@ class Comparison:
                 "A": self.a.to_dict(), "B": self.b.to_dict()}
 
     @property
-    def headline(self) -> str:
-        text = {
+    def summary(self) -> str:
+        """The verdict in one sentence, without the reasons for uncertainty."""
+        return {
             "A": "Candidate A is the same person as the anchor",
             "B": "Candidate B is the same person as the anchor",
             "both": "Both candidates are the same person as the anchor",
             "neither": "Neither candidate is the same person as the anchor",
         }[self.matches]
+
+    @property
+    def headline(self) -> str:
+        """The verdict in one sentence, with the reasons for uncertainty if any."""
         reasons = list(dict.fromkeys(self.a.reasons + self.b.reasons))
-        return f"{text} (uncertain: {'; '.join(reasons)})" if reasons else text
+        return f"{self.summary} (uncertain: {'; '.join(reasons)})" if reasons else self.summary
 
 
 def extract_faces(image: ImageSource, *, name: str | None = None) -> list[Face]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import WeightsError
@@ -137,23 +138,12 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
             shutil.copyfile(folder / name, out / name)
         return str(out)
     api = _api(api)
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-
-    try:
+    with _hub_errors("push"):
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         if revision:
             api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
         info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", revision=revision,
                                  allow_patterns=files, commit_message="FaceSim weights: encoder, config, metrics, card")
-    except OfflineModeIsEnabled:
-        raise HubError("cannot push: offline mode is on (HF_HUB_OFFLINE=1)", input_name="hub") from None
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise HubError(f"the Hub refused the token (HTTP {status}): check HF_TOKEN", input_name="hub") from None
-        raise HubError(f"the Hub refused the push: {_one_line(exc)}", input_name="hub") from None
-    except (OSError, ConnectionError) as exc:
-        raise HubError(f"cannot reach the Hugging Face Hub: {_one_line(exc)}", input_name="hub") from None
     url = getattr(info, "commit_url", None) or str(info)
     log.info("pushed %d files to %s", len(files), repo_id)
     return url
@@ -217,23 +207,30 @@ def push_space(root: str | Path, space_id: str, *, private: bool = False, dry_ru
             shutil.copyfile(root / name, out / name)
         return str(out)
     api = _api(api)
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
-
-    try:
+    with _hub_errors("deploy"):
         api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
         api.upload_folder(folder_path=str(root), repo_id=space_id, repo_type="space", allow_patterns=files,
                           delete_patterns=["*", "**/*"], commit_message="Deploy FaceSim: app, library, weights")
+    log.info("deployed %d files to the Space %s", len(files), space_id)
+    return f"https://huggingface.co/spaces/{space_id}"
+
+
+@contextmanager
+def _hub_errors(action: str):
+    """Hub failures as one-line `HubError`s: offline, refused token, refused request, unreachable."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        yield
     except OfflineModeIsEnabled:
-        raise HubError("cannot deploy: offline mode is on (HF_HUB_OFFLINE=1)", input_name="hub") from None
+        raise HubError(f"cannot {action}: offline mode is on (HF_HUB_OFFLINE=1)", input_name="hub") from None
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
             raise HubError(f"the Hub refused the token (HTTP {status}): check HF_TOKEN", input_name="hub") from None
-        raise HubError(f"the Hub refused the deploy: {_one_line(exc)}", input_name="hub") from None
+        raise HubError(f"the Hub refused the {action}: {_one_line(exc)}", input_name="hub") from None
     except (OSError, ConnectionError) as exc:
         raise HubError(f"cannot reach the Hugging Face Hub: {_one_line(exc)}", input_name="hub") from None
-    log.info("deployed %d files to the Space %s", len(files), space_id)
-    return f"https://huggingface.co/spaces/{space_id}"
 
 
 def _api(api):

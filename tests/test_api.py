@@ -77,3 +77,20 @@ def test_heldout_accuracy_of_shipped_weights_has_not_dropped():
     d = emb.distances([(str(LFW / p.a), str(LFW / p.b)) for p in pairs])
     acc = float(np.mean((d <= encoder.config.threshold) == np.array([p.same for p in pairs])))
     assert acc >= stated["pair_accuracy"] - 0.04, (acc, stated["pair_accuracy"])
+
+
+@pytest.mark.slow
+def test_wild_accuracy_of_shipped_weights_has_not_dropped():
+    """PROTOCOL.md B on a fixed subset (every 4th of the 600 wild pairs, 150 pairs) through the public API."""
+    from conftest import DATA
+    from training.data import wild_pairs
+    from training.evaluate import WildEmbedder
+
+    stated = json.loads((WEIGHTS / "metrics.json").read_text())
+    encoder = facesim.load_encoder(WEIGHTS)
+    pairs, same = wild_pairs(DATA / "celeba-wild-val")
+    pairs, same = pairs[::4], same[::4]
+    d = WildEmbedder(encoder).distances(pairs)
+    correct = np.where(np.isnan(d), False, (d <= encoder.config.threshold) == same)  # no face: wrong
+    assert len(pairs) == 150
+    assert correct.mean() >= stated["wild_pair_accuracy"] - 0.06, (correct.mean(), stated["wild_pair_accuracy"])

@@ -1,4 +1,4 @@
-"""The real page in Debian's chromium, driven by Playwright: upload three photos, compare, read the verdict."""
+"""The real page in Debian's chromium, driven by Playwright: compare, explain, faces boxed, examples, gallery."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, lfw
 
 CHROMIUM = os.environ.get("FACESIM_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
+SHOTS = ROOT / "docs"
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,8 @@ def page_url():
     app.demo.close()
 
 
-def test_compare_in_the_browser(page_url, trio):
+@pytest.fixture(scope="module")
+def page(page_url):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -35,27 +37,75 @@ def test_compare_in_the_browser(page_url, trio):
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            outside = []  # the page must work offline: nothing may be fetched from other hosts
-            page.on("request", lambda r: None if r.url.startswith((page_url.rstrip("/"), "data:", "blob:"))
-                    else outside.append(r.url))
-            page.goto(page_url, wait_until="domcontentloaded")
-            for key, path in (("anchor", trio["anchor"]), ("a", trio["same"]), ("b", trio["other"])):
-                page.locator(f"#photo-{key} input[type=file]").set_input_files(str(path))
-                page.locator(f"#photo-{key} img").first.wait_for(timeout=30_000)
-            page.locator("#compare").click()
-            verdict = page.locator("#verdict")
-            verdict.get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
-            crops = page.locator("#crops img")
-            crops.nth(2).wait_for(timeout=30_000)
-            assert crops.count() >= 3
-            assert "no match" in page.locator("#details").inner_text()
-            # LFW photos are not redistributed: the committed screenshot shows them heavily blurred.
-            page.add_style_tag(content="img { filter: blur(9px) !important; }")
-            page.wait_for_timeout(500)
-            SCREENSHOT.parent.mkdir(exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+            pg.outside = []  # the page must work offline: nothing may be fetched from other hosts
+            pg.on("request", lambda r: None if r.url.startswith((page_url.rstrip("/"), "data:", "blob:"))
+                  else pg.outside.append(r.url))
+            pg.goto(page_url, wait_until="domcontentloaded")
+            yield pg
         finally:
             browser.close()
-    assert not outside, f"the page fetched from the internet: {outside[:5]}"
-    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def _upload(page, key: str, path) -> None:
+    page.locator(f"#photo-{key} input[type=file]").set_input_files(str(path))
+    page.locator(f"#photo-{key} img").first.wait_for(timeout=30_000)
+
+
+def test_group_photo_faces_are_boxed_and_numbered(page, trio, tmp_path):
+    a, b = Image.open(trio["anchor"]), Image.open(trio["other"]).resize((170, 170))
+    canvas = Image.new("RGB", (560, 300), "white")
+    canvas.paste(a, (0, 25))
+    canvas.paste(b, (330, 65))
+    group = tmp_path / "group.jpg"
+    canvas.save(group, quality=95)
+    _upload(page, "anchor", trio["same"])
+    _upload(page, "a", group)
+    _upload(page, "b", trio["other"])
+    page.locator("#compare").click()
+    page.locator("#verdict").get_by_text("2 faces found in the candidate A photo").wait_for(timeout=60_000)
+    marked = page.locator("#marked")
+    marked.get_by_text("A: 2 face(s)").first.wait_for(timeout=30_000)
+    assert marked.locator("img").count() >= 3
+
+
+def test_example_row_compare_and_explain(page):
+    """One click on the first example fills the three photos; Compare answers; Explain draws four heat maps."""
+    page.locator("#examples [data-testid=dataset-cell-0-0]").click()
+    for key in ("anchor", "a", "b"):
+        page.locator(f"#photo-{key} img").first.wait_for(timeout=30_000)
+    page.locator("#compare").click()
+    page.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
+    page.locator("#crops img").nth(2).wait_for(timeout=30_000)
+    page.locator("#marked img").nth(2).wait_for(timeout=30_000)
+    page.locator("#explain").click()
+    page.locator("#heat img").nth(3).wait_for(timeout=60_000)
+    assert page.locator("#heat img").count() >= 4
+    page.wait_for_timeout(500)
+    # Public-domain photos (examples/README.md): this screenshot needs no blurring.
+    page.screenshot(path=str(SHOTS / "screenshot.png"), full_page=True)
+    assert not page.outside, f"the page fetched from the internet: {page.outside[:5]}"
+
+
+def test_gallery_tab_ranks_the_same_person_first(page):
+    page.get_by_role("tab", name="Gallery search").click()
+    page.locator("#gallery-anchor input[type=file]").set_input_files(str(lfw("George_W_Bush", 1)))
+    page.locator("#gallery-anchor img").first.wait_for(timeout=30_000)
+    files = [lfw("Serena_Williams", 1), lfw("Colin_Powell", 1), lfw("George_W_Bush", 5), lfw("Tony_Blair", 1),
+             lfw("George_W_Bush", 2), lfw("Jennifer_Aniston", 1)]
+    page.locator("#gallery-files input[type=file]").set_input_files([str(f) for f in files])
+    page.locator("#gallery-files").get_by_text("Jennifer_Aniston_0001").wait_for(timeout=30_000)
+    page.locator("#search").click()
+    table = page.locator("#gallery-table")
+    table.locator("tr").nth(6).wait_for(timeout=60_000)
+    rows = table.locator("tr")
+    first, second = rows.nth(1).inner_text(), rows.nth(2).inner_text()
+    assert "George_W_Bush" in first and "George_W_Bush" in second
+    assert "2 of 6 photos" in page.locator("#gallery-verdict").inner_text()
+    page.locator("#gallery-results img").nth(5).wait_for(timeout=30_000)
+    # LFW photos are not redistributed: this screenshot shows them heavily blurred.
+    page.add_style_tag(content="#gallery-anchor img, #gallery-results img { filter: blur(9px) !important; }")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "screenshot-gallery.png"), full_page=True)
+    assert (SHOTS / "screenshot-gallery.png").stat().st_size > 10_000
+    assert not page.outside, f"the page fetched from the internet: {page.outside[:5]}"

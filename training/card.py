@@ -21,6 +21,13 @@ def card_metadata(config: dict, metrics: dict):
                     dataset_type="lfw", dataset_name="LFW deep-funneled, held-out identities (folds 8-9)",
                     dataset_split="test", metric_type=name, metric_name=name, metric_value=round(metrics[key], 4),
                 ))
+    if metrics.get("wild_pair_accuracy") is not None:
+        results.append(EvalResult(
+            task_type="image-feature-extraction", task_name="Face verification",
+            dataset_type="celeba", dataset_name="CelebA whole photos (celeba-wild-val, 600 pairs)",
+            dataset_split="validation", metric_type="accuracy", metric_name="wild pair accuracy",
+            metric_value=round(metrics["wild_pair_accuracy"], 4),
+        ))
     return ModelCardData(
         library_name="keras", license=LICENSE, pipeline_tag="image-feature-extraction",
         tags=["face-verification", "siamese", "triplet-loss", "tensorflow", "facesim"],
@@ -37,13 +44,18 @@ def render_card(folder: Path) -> str:
     train = info.get("training", {})
     data = info.get("data", {})
     widths = ", ".join(str(w) for w in config["widths"])
+    extra_text = (f" plus {train['extra_faces']:,} unlabelled faces of UTKFace (`{train['extra']}`, adults; "
+                  "distillation targets only, never triplets; UTKFace is for non-commercial research)"
+                  if train.get("extra_faces") else "")
     if "pair_accuracy" in metrics:
         lo, hi = metrics["pair_accuracy_ci95"]
         figures = "\n".join([
             "| figure | value |", "|---|---|",
             f"| LFW test pair accuracy (1,200 pairs of held-out people) | **{metrics['pair_accuracy']:.4f}** "
             f"(95% Wilson CI {lo:.4f}-{hi:.4f}) |",
-            f"| threshold (chosen on validation fold 7) | {metrics['threshold']:.4f} |",
+            f"| strict LFW test pair accuracy (a photo without a face counts as wrong) | "
+            f"{metrics.get('strict_pair_accuracy', float('nan')):.4f} |",
+            f"| threshold (chosen on {metrics.get('threshold_from', 'validation fold 7')}) | {metrics['threshold']:.4f} |",
             f"| ROC AUC (test) | {metrics['roc_auc']:.4f} |",
             f"| TAR at FAR = 1% (test) | {metrics['tar_at_far_1pct']:.4f} |",
             f"| triplet accuracy (2,000 test triplets, seed 0) | {metrics['triplet_accuracy']:.4f} |",
@@ -53,6 +65,19 @@ def render_card(folder: Path) -> str:
             f"| median ms per image: extraction / embedding | {metrics['extract_ms_median']:.1f} / "
             f"{metrics['embed_ms_median']:.1f} |",
         ])
+        if metrics.get("wild_pair_accuracy") is not None:
+            wlo, whi = metrics["wild_pair_accuracy_ci95"]
+            figures += "\n" + "\n".join([
+                f"| **real photos** (celeba-wild-val, 600 pairs, validation): pair accuracy at the threshold | "
+                f"**{metrics['wild_pair_accuracy']:.4f}** (95% CI {wlo:.4f}-{whi:.4f}) |",
+                f"| real photos: false accepts / false rejects | {metrics['wild_false_accept_rate']:.3f} / "
+                f"{metrics['wild_false_reject_rate']:.3f} |",
+                f"| real photos: ROC AUC / triplet accuracy (500) | {metrics['wild_roc_auc']:.4f} / "
+                f"{metrics['wild_triplet_accuracy']:.4f} |",
+                f"| real photos without a face found | {metrics['wild_no_face_photos']} of {metrics['wild_photos']} |",
+                f"| selective: pairs answered confidently / accuracy on them | {metrics['wild_confident_share']:.3f} / "
+                f"{metrics['wild_confident_accuracy']:.4f} |",
+            ])
     else:
         figures = (f"Validation only so far: pair accuracy {metrics.get('validation_accuracy', float('nan')):.4f} "
                    "on fold 7. Run `python -m training.evaluate --weights <folder>` for the protocol figures.")
@@ -66,14 +91,17 @@ a demo that tells whether two photos show the same person. It maps an aligned RG
 to a unit vector of {config['embedding_dim']} numbers; two faces are the same person when the Euclidean
 distance between their vectors is at most the threshold below.
 
-## Figures (PROTOCOL.md v1, full pipeline: detection, alignment, encoder)
+## Figures (PROTOCOL.md v2, full pipeline: detection, alignment, encoder)
 
 {figures}
 
 Evaluation: `python -m training.evaluate --weights <this folder>`; it prints these figures and writes them to
 `metrics.json`. Test people never contributed an image to training; the threshold and the probability
 calibration (logistic, slope {(config.get('calibration') or {}).get('slope', float('nan')):.3f},
-centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come from validation fold 7.
+centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come from validation only:
+{metrics.get('threshold_from', 'LFW fold 7')}. The real photos are a validation set (they were used to choose
+the detector settings, the framing, the quality rules, the checkpoint and the threshold), so their figures
+are optimistic for photos never seen.
 
 ## Model
 
@@ -86,7 +114,10 @@ centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come
 ## Training
 
 - Data: {data.get('dataset', '?')}; {data.get('train', '')} ({data.get('train_people', '?')} people,
-  {data.get('train_images', '?')} images). Validation: {data.get('validation', '?')}. Test: {data.get('test', '?')}.
+  {data.get('train_images', '?')} images){extra_text}. Validation: {data.get('validation', '?')}.
+  Test: {data.get('test', '?')}. Crops: BlazeFace keypoints, eye-levelled similarity warp onto a fixed
+  template (`facesim.align`), with augmentations that imitate real photos (framing jitter, small faces,
+  blur, JPEG, noise, colour and light, grey, occluders){'' if train.get('real_augment', True) else ' (off in this run)'}.
 - Objective: triplet loss, margin {train.get('margin', '?')}, {train.get('mining', '?')} mining over
   P identities x K images; auxiliary CosFace weight {train.get('cosface_weight', 0)};
   distillation weight {train.get('distill_weight', 0)} (teacher used at training time only, never shipped).
@@ -98,9 +129,11 @@ centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come
 
 For demos and teaching: comparing faces in photos the user owns or may use. Not for identification of
 people without consent, surveillance, or any decision with legal or similar effect. Trained on
-LFW celebrities (mostly adult, light-skinned, male, frontal press photos): expect lower accuracy for other
-groups, children, profile views, heavy make-up, masks, low light and low resolution. The Haar detector
-misses strongly turned faces. Distances depend on the crop: use FaceSim's own pipeline.
+LFW celebrities (mostly adult, light-skinned, male, frontal press photos) and, for distillation only,
+UTKFace adults of many ethnicities: expect lower accuracy for under-represented groups, children, profile
+views, heavy make-up, masks, low light and low resolution. The BlazeFace detector
+misses faces smaller than about 12 pixels across in the photo scaled to 192 px. Distances depend on the crop:
+use FaceSim's own pipeline.
 """
     from huggingface_hub import ModelCard
 

@@ -83,8 +83,11 @@ class PipelineEmbedder:
             self.embed_ms.append((t2 - t1) * 1000)
         return self.cache[path]
 
-    def distances(self, pairs: list[tuple[str, str]]) -> np.ndarray:
-        return np.array([float(np.linalg.norm(self(a) - self(b))) for a, b in pairs])
+    def distances(self, pairs: list[tuple[str, str]], desc: str = "pairs") -> np.ndarray:
+        from .progress import progress
+
+        return np.array([float(np.linalg.norm(self(a) - self(b))) for a, b in progress(pairs, total=len(pairs),
+                                                                                         desc=desc)])
 
 
 class WildEmbedder:
@@ -103,10 +106,12 @@ class WildEmbedder:
                 self.emb[path] = self.encoder.embed_crops(face.crop[None])[0]
         return self.emb.get(path)
 
-    def distances(self, pairs) -> np.ndarray:
+    def distances(self, pairs, desc: str = "wild pairs") -> np.ndarray:
         """Distances of pairs; NaN where a photo has no face."""
+        from .progress import progress
+
         out = []
-        for a, b in pairs:
+        for a, b in progress(pairs, total=len(pairs), desc=desc):
             ea, eb = self(a), self(b)
             out.append(np.nan if ea is None or eb is None else float(np.linalg.norm(ea - eb)))
         return np.array(out)
@@ -130,7 +135,9 @@ def wild_figures(emb: WildEmbedder, root: Path, threshold: float, margin: float)
     """Every PROTOCOL.md B figure at the shipped threshold, plus the quality table behind the rules."""
     pairs, same = D.wild_pairs(root)
     photos = D.wild_photos(root)
-    for p in photos:
+    from .progress import progress
+
+    for p in progress(photos, total=len(photos), desc="wild photos"):
         emb(p)
     no_face = sum(emb.faces[p] is None for p in photos)
     d = emb.distances(pairs)

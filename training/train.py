@@ -148,7 +148,9 @@ def main(argv=None) -> int:
     log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
     t0 = time.time()
     losses = []
-    for step in range(1, steps + 1):
+    from .progress import progress
+
+    for step in progress(range(1, steps + 1), total=steps, desc="training steps"):
         b = next(batches)
         if args.mining == "batch-hard":
             loss, total, frac = step_batch_hard(b["x"], b["labels"], b["teacher"])
@@ -227,9 +229,10 @@ def load_training_data(root: Path, workers: int, seed: int):
         vi = val_set.index()
         val_pairs = (np.array([vi[p.a] for p in pairs]), np.array([vi[p.b] for p in pairs]),
                      np.array([p.same for p in pairs]))
-        info = {"dataset": "LFW deep-funneled", "protocol": "PROTOCOL.md v1",
+        info = {"dataset": "LFW deep-funneled", "protocol": "PROTOCOL.md v2",
                 "train": "every image of people in no pair of folds 7-9 of pairs.txt",
-                "validation": "pairs.txt fold 7", "test": "pairs.txt folds 8-9",
+                "validation": "pairs.txt fold 7 and the celeba-wild-val pairs (checkpoint and threshold)",
+                "test": "pairs.txt folds 8-9",
                 "train_people": len(train.names), "train_images": len(train.paths)}
         return train, val_pairs, val_set, info
     # Any other folder-per-person dataset: hold out a seeded 25% of people for validation.
