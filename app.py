@@ -368,6 +368,10 @@ def warm_up(folder: str) -> float:
     t0 = time.perf_counter()
     encoder = facesim.load_encoder(folder)
     encoder.embed_crops(np.zeros((3, encoder.config.crop_size, encoder.config.crop_size, 3), np.uint8))
+    try:
+        facesim.extract_faces(np.zeros((64, 64, 3), np.uint8))  # loads the detector network
+    except facesim.NoFaceFoundError:
+        pass
     return time.perf_counter() - t0
 
 

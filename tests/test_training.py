@@ -121,7 +121,7 @@ def test_tiny_training_run_writes_complete_folder(few_people, tmp_path):
     out = tmp_path / "run"
     assert main(["--data", str(few_people), "--out", str(out), "--epochs", "1", "--people", "4", "--per-person",
                  "3", "--singletons", "0", "--widths", "8,8,8,8", "--embedding-dim", "16", "--eval-every", "2",
-                 "--workers", "1"]) == 0
+                 "--workers", "1", "--wild", ""]) == 0
     files = set(folder_files(out))
     assert {"encoder.weights.h5", "config.json", "metrics.json", "README.md", "training_curves.png"} <= files
     config = json.loads((out / "config.json").read_text())
@@ -139,3 +139,48 @@ def test_plot_batch_writes_png(few_people, tmp_path):
     out = tmp_path / "batch.png"
     assert main(["--data", str(few_people), "--out", str(out), "--n", "3"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_augment_imitates_real_photos_reproducibly():
+    from training.augment import augment
+
+    crops = np.random.default_rng(1).integers(0, 256, (16, 80, 80, 3), dtype=np.uint8)
+    a = augment(crops, np.random.default_rng(0), 64)
+    b = augment(crops, np.random.default_rng(0), 64)
+    plain = augment(crops, np.random.default_rng(0), 64, real=False)
+    assert a.shape == (16, 64, 64, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 255
+    np.testing.assert_array_equal(a, b)  # seeded: a training run is reproducible
+    assert np.abs(a - plain).mean() > 1.0  # the photo faults change the images
+
+
+def test_batches_add_unlabelled_faces_for_distillation_only():
+    import argparse
+
+    from training.data import FaceSet
+    from training.train import make_batch, person_groups
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 3).astype(np.int32)
+    faces = FaceSet(rng.integers(0, 256, (18, 80, 80, 3), dtype=np.uint8), tuple(f"p{i}" for i in range(18)),
+                    tuple(f"n{k}" for k in range(6)), labels, np.zeros(18, bool))
+    extra = (rng.integers(0, 256, (10, 80, 80, 3), dtype=np.uint8), tuple(f"extra/{i}.jpg" for i in range(10)))
+    teacher = rng.normal(size=(28, 8)).astype(np.float32)
+    args = argparse.Namespace(mining="batch-hard", people=4, per_person=2, singletons=0, extra_per_batch=5,
+                              input_size=64, no_real_augment=False)
+    b = make_batch(faces, args, np.random.default_rng(3), teacher, person_groups(faces), extra)
+    assert b["x"].shape == (13, 64, 64, 3) and b["labels"].shape == (8,)  # labels only for the labelled part
+    assert b["teacher"].shape == (13, 8)
+    # The last five teacher rows are extra faces' targets (rows after the 18 labelled images).
+    assert any(np.allclose(b["teacher"][-1], teacher[r]) for r in range(18, 28))
+
+
+def test_threshold_uses_both_validation_sets_and_wild_without_face_is_left_out():
+    from training.evaluate import choose_threshold
+
+    lfw_d = np.array([0.2, 0.3, 1.2, 1.3])
+    lfw_same = np.array([True, True, False, False])
+    wild_d = np.array([0.5, 0.6, np.nan, 1.4])
+    wild_same = np.array([True, True, True, False])
+    threshold, calibration = choose_threshold(lfw_d, lfw_same, wild_d, wild_same)
+    assert 0.6 < threshold < 1.2
+    assert calibration.probability(0.3) > 0.5 > calibration.probability(1.3)

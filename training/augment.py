@@ -48,7 +48,8 @@ def augment(crops: np.ndarray, rng: np.random.Generator, size: int, *, real: boo
     grey = rng.random(n) < 0.1
     if grey.any():
         out[grey] = out[grey].mean(axis=3, keepdims=True)
-    return np.clip(out, 0, 255, out=out)
+    # The colour steps compute in float64; the encoder's input is float32 either way.
+    return np.clip(out, 0, 255).astype(np.float32)
 
 
 def _photo_faults(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
