@@ -310,7 +310,7 @@ def _marked(path: str, faces, used) -> str:
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
         draw.rectangle([x, max(0, y - 22), x + 22, max(0, y - 22) + 22], fill=colour)
         draw.text((x + 6, max(0, y - 22) + 4), str(k), fill="black")
-    return _save(canvas)
+    return _save(canvas, suffix=".jpg")  # a photo: JPEG encodes several times faster than PNG
 
 
 def _heat(crop: np.ndarray, heatmap: np.ndarray) -> str:
@@ -345,21 +345,21 @@ def _show(crop: np.ndarray) -> str:
     return _save(Image.fromarray(np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)))
 
 
-def _save(image: Image.Image) -> str:
+def _save(image: Image.Image, suffix: str = ".png") -> str:
     """Write an image to a uniquely named PNG (see `_show`), pruning files older than the cache age.
 
     Gradio copies the file into its cache when the handler returns; the age floor of a minute keeps a
     slow request's own earlier images (a gallery search writes up to 50) until then.
     """
     now = time.time()
-    for old in _CROPS.glob("*.png"):
+    for old in _CROPS.glob("*.*"):
         try:
             if now - old.stat().st_mtime > max(CACHE_SECONDS, 60):
                 old.unlink()
         except OSError:
             pass  # pruned by a concurrent request
-    path = _CROPS / f"{uuid.uuid4().hex}.png"
-    image.save(path)
+    path = _CROPS / f"{uuid.uuid4().hex}{suffix}"
+    image.save(path, **({"quality": 90} if suffix == ".jpg" else {"compress_level": 1}))
     return str(path)
 
 

@@ -44,8 +44,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     encoder.embed_crops(np.zeros((3, encoder.config.crop_size, encoder.config.crop_size, 3), np.uint8))
     t_first = time.perf_counter() - t0
-    print(f"import facesim (TensorFlow on first model use): {t_import:.2f} s; model load: {t_load:.2f} s; "
-          f"first embedding (graph trace): {t_first:.2f} s")
+    print(f"import facesim (no TensorFlow: NumPy inference): {t_import:.2f} s; model load: {t_load:.2f} s; "
+          f"first embedding: {t_first:.2f} s")
 
     sets = {"250 px (LFW)": [p.read_bytes() for p in TRIO], "~1 MP (1280x960)": [megapixel_jpeg(p) for p in TRIO]}
     for label, photos in sets.items():

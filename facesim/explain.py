@@ -14,7 +14,7 @@ __all__ = ["Explanation", "explain", "occlusion_map", "PATCH", "STRIDE"]
 
 #: Side of the grey square slid over the encoder's input, and its step, in crop pixels.
 PATCH = 16
-STRIDE = 6
+STRIDE = 8
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
 
     A grey square (`PATCH` pixels, every `STRIDE` pixels) covers part of face A, all covered versions are
     embedded in one batch, and the change in distance to face B is recorded at every pixel the square
-    covered (averaged); then the same for face B. 81 covered crops per face.
+    covered (averaged); then the same for face B: 49 covered crops per face, embedded without the flip
+    test-time augmentation (half the cost; measured: one explanation in under a second on 2 cores).
 
     Args:
         image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
@@ -62,8 +63,10 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
     (fa, _), (fb, _) = _pick(image_a, "photo A", face_index[0]), _pick(image_b, "photo B", face_index[1])
     e = encoder.embed_crops(np.stack([fa.crop, fb.crop]))
     distance = float(np.linalg.norm(e[0] - e[1]))
-    heat_a = occlusion_map(encoder, fa.crop, e[1], distance)
-    heat_b = occlusion_map(encoder, fb.crop, e[0], distance)
+    plain = encoder.embed_crops(np.stack([fa.crop, fb.crop]), flip=False)  # the maps' own baseline
+    base = float(np.linalg.norm(plain[0] - plain[1]))
+    heat_a = occlusion_map(encoder, fa.crop, plain[1], base)
+    heat_b = occlusion_map(encoder, fb.crop, plain[0], base)
     return Explanation(distance=distance, crop_a=fa.crop, crop_b=fb.crop, heatmap_a=heat_a, heatmap_b=heat_b,
                        face_a=fa, face_b=fb)
 
@@ -78,7 +81,7 @@ def occlusion_map(encoder, crop: np.ndarray, other: np.ndarray, distance: float)
     boxes = [(y, x) for y in starts for x in starts]
     for k, (y, x) in enumerate(boxes):
         batch[k, y : y + PATCH, x : x + PATCH] = fill
-    emb = encoder.embed_crops(batch)
+    emb = encoder.embed_crops(batch, flip=False)
     delta = np.linalg.norm(emb - other[None], axis=1) - distance
     total = np.zeros((size, size), np.float64)
     count = np.zeros((size, size), np.float64)

@@ -218,7 +218,7 @@ class Encoder:
             self.model = model
         return self.model
 
-    def embed_crops(self, crops: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    def embed_crops(self, crops: np.ndarray, *, batch_size: int = 64, flip: bool | None = None) -> np.ndarray:
         """Embed aligned face crops.
 
         Args:
@@ -226,7 +226,7 @@ class Encoder:
 
         Returns:
             float32 array (N, embedding_dim) of unit vectors (flip test-time augmentation when the
-            config asks for it).
+            config asks for it, unless `flip` says otherwise).
         """
         crops = np.asarray(crops)
         if crops.ndim == 3:
@@ -239,7 +239,7 @@ class Encoder:
         out = []
         for i in range(0, len(x), batch_size):
             batch = x[i : i + batch_size]
-            if self.config.flip_tta:  # the image and its mirror in one call, then summed
+            if self.config.flip_tta if flip is None else flip:  # the image and its mirror in one call, summed
                 both = np.asarray(self._forward(np.concatenate([batch, batch[:, :, ::-1, :]])))
                 out.append(both[: len(batch)] + both[len(batch) :])
             else:

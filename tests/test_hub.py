@@ -68,9 +68,10 @@ def test_push_is_one_commit_with_card_and_figures(folder, monkeypatch, caplog, c
     metrics = json.loads(api.uploaded["metrics.json"][1])
     assert card.data.library_name == "keras" and card.data.license == "mit"
     assert "triplet-loss" in card.data.tags and card.data.datasets == ["lfw"]
-    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
-    assert values["accuracy"] == pytest.approx(metrics["pair_accuracy"], abs=1e-4)
-    assert values["roc_auc"] == pytest.approx(metrics["roc_auc"], abs=1e-4)
+    values = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert values["test", "accuracy"] == pytest.approx(metrics["pair_accuracy"], abs=1e-4)
+    assert values["test", "roc_auc"] == pytest.approx(metrics["roc_auc"], abs=1e-4)
+    assert values["validation", "accuracy"] == pytest.approx(metrics["wild_pair_accuracy"], abs=1e-4)
     assert f"{metrics['pair_accuracy']:.4f}" in card.text and "python -m training.train" in card.text
     # The token is never written or logged.
     for name, (_, data) in api.uploaded.items():
