@@ -132,11 +132,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     files = check_folder(folder)
     parse_spec(repo_id)
     if dry_run is not None:
-        out = Path(dry_run)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            shutil.copyfile(folder / name, out / name)
-        return str(out)
+        return _copy_files(folder, files, dry_run)
     api = _api(api)
     with _hub_errors("push"):
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -201,11 +197,7 @@ def push_space(root: str | Path, space_id: str, *, private: bool = False, dry_ru
     files = space_files(root)
     parse_spec(space_id)
     if dry_run is not None:
-        out = Path(dry_run)
-        for name in files:
-            (out / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / name, out / name)
-        return str(out)
+        return _copy_files(root, files, dry_run)
     api = _api(api)
     with _hub_errors("deploy"):
         api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
@@ -213,6 +205,15 @@ def push_space(root: str | Path, space_id: str, *, private: bool = False, dry_ru
                           delete_patterns=["*", "**/*"], commit_message="Deploy FaceSim: app, library, weights")
     log.info("deployed %d files to the Space %s", len(files), space_id)
     return f"https://huggingface.co/spaces/{space_id}"
+
+
+def _copy_files(src: Path, files: list[str], dry_run: str | Path) -> str:
+    """A dry run: exactly the files an upload would send, copied into `dry_run` (sub-folders kept)."""
+    out = Path(dry_run)
+    for name in files:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / name, out / name)
+    return str(out)
 
 
 @contextmanager
