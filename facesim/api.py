@@ -238,16 +238,9 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
     """
     encoder = load_encoder(weights)
     # The three photos are decoded and searched in parallel (Pillow and OpenCV release the GIL).
-    # Each thread also embeds its own face, so that both cores work while the slowest photo is still
-    # being searched (measured: the embedding no longer waits for the last detection).
-    def pick_and_embed(image, name, index):
-        face, faces = _pick(image, name, index)
-        return face, faces, encoder.embed_crops(face.crop[None])[0]
-
-    found = list(_pool().map(pick_and_embed, (anchor, candidate_a, candidate_b),
-                             ("anchor", "candidate A", "candidate B"), face_index))
-    picked = [(face, faces) for face, faces, _ in found]
-    e = np.stack([v for _, _, v in found])
+    picked = list(_pool().map(_pick, (anchor, candidate_a, candidate_b), ("anchor", "candidate A", "candidate B"),
+                              face_index))
+    e = encoder.embed_crops(np.stack([f.crop for f, _ in picked]))
     thr = _threshold(encoder, threshold)
     cands = []
     for k in (1, 2):
