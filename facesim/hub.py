@@ -76,21 +76,26 @@ def check_folder(folder: str | Path, *, require_metrics: bool = True) -> list[st
     """Verify a weights folder is complete and self-consistent; return the files it holds.
 
     The weights file's sha256 must equal the checksum recorded at evaluation time (config.json
-    `info.weights_sha256`, and `metrics.json` when metrics are required).
+    `info.weights_sha256`, and `metrics.json` when metrics are required); the exported inference graph, when
+    the config names one, must match `info.inference_sha256`.
 
     Raises:
-        WeightsError: a file is missing, or the weights file does not match the recorded checksum.
+        WeightsError: a file is missing, or a weights file does not match its recorded checksum.
     """
     folder = Path(folder)
     config = ModelConfig.read(folder)
     needed = [config.weights_file, CONFIG_FILE] + ([f for f in REQUIRED if f != CONFIG_FILE] if require_metrics else [])
+    if config.inference_file:
+        needed.append(config.inference_file)
     missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
         raise WeightsError(f"{folder} is incomplete: missing {', '.join(missing)}", input_name="weights")
     sha = file_sha256(folder / config.weights_file)
-    recorded = config.info.get("weights_sha256")
-    if recorded and recorded != sha:
+    if config.info.get("weights_sha256") not in (None, sha):
         raise WeightsError(f"{config.weights_file} does not match the checksum in config.json", input_name="weights")
+    graph_sha = config.info.get("inference_sha256")
+    if config.inference_file and graph_sha not in (None, file_sha256(folder / config.inference_file)):
+        raise WeightsError(f"{config.inference_file} does not match the checksum in config.json", input_name="weights")
     if require_metrics:
         metrics = json.loads((folder / "metrics.json").read_text())
         if metrics.get("weights_sha256") != sha:
@@ -106,7 +111,7 @@ def folder_files(folder: str | Path, config: ModelConfig | None = None) -> list[
     """The files of a weights folder that are published (sorted)."""
     folder = Path(folder)
     config = config or ModelConfig.read(folder)
-    names = {config.weights_file, *REQUIRED, *OPTIONAL}
+    names = {config.weights_file, *REQUIRED, *OPTIONAL} | ({config.inference_file} if config.inference_file else set())
     return sorted(n for n in names if (folder / n).is_file())
 
 

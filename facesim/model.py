@@ -63,6 +63,8 @@ class ModelConfig:
     crop_size: int = 80
     widths: tuple[int, ...] = (32, 64, 128, 160)
     embedding_dim: int = 128
+    #: "flatten": the last feature map flattened into the projection; "gap": its global average.
+    head: str = "flatten"
     dropout: float = 0.2
     flip_tta: bool = True
     threshold: float | None = None
@@ -71,6 +73,9 @@ class ModelConfig:
     #: which the calibrated probability moves from 0.5 to this value.
     uncertain_probability: float = 0.75
     weights_file: str = WEIGHTS_FILE
+    #: The inference graph exported from the weights file (`python -m training.tflite`), run by OpenCV;
+    #: None (or the file absent) runs the weights file in NumPy instead.
+    inference_file: str | None = None
     #: Free-form provenance (split, seed, training command, checksums); not used to rebuild the model.
     info: dict = field(default_factory=dict, compare=False)
 
@@ -130,7 +135,8 @@ def build_encoder(config: ModelConfig):
     """Build the encoder network described by `config` (fresh, untrained weights).
 
     A plain strided CNN: per stage two 3x3 convolutions (the second with stride 2), batch norm and ReLU;
-    then flatten, dropout, a dense projection and L2 normalisation. Inputs are RGB in [0, 255] of shape
+    then flatten (or global average pooling, `head="gap"`), dropout, a dense projection and L2
+    normalisation. Inputs are RGB in [0, 255] of shape
     (input_size, input_size, 3); outputs are unit vectors of `embedding_dim` float32.
     """
     import keras
@@ -144,7 +150,10 @@ def build_encoder(config: ModelConfig):
                               name=f"stage{i}_conv{j}")(x)
             x = layers.BatchNormalization(name=f"stage{i}_bn{j}")(x)
             x = layers.ReLU(name=f"stage{i}_relu{j}")(x)
-    x = layers.Flatten(name="flatten")(x)
+    if config.head == "gap":
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(config.dropout, name="dropout")(x)
     x = layers.Dense(config.embedding_dim, name="project", dtype="float32")(x)
     x = layers.BatchNormalization(name="project_bn", dtype="float32")(x)
@@ -163,8 +172,8 @@ def file_sha256(path: str | Path) -> str:
 class Encoder:
     """A loaded encoder: load once, embed many times (thread safe for inference).
 
-    Loaded from a weights folder it runs in NumPy (`facesim.infer`: no TensorFlow import, milliseconds to
-    load); wrapped around a live Keras model (training, validation) it calls that model through one traced
+    Loaded from a weights folder it runs without TensorFlow (`facesim.infer`: OpenCV on the folder's
+    exported inference graph, or NumPy on the weights file; milliseconds to load); wrapped around a live Keras model (training, validation) it calls that model through one traced
     `tf.function`.
     """
 
@@ -195,17 +204,29 @@ class Encoder:
         return encoder
 
     @classmethod
-    def load_from(cls, config: ModelConfig, weights: str | Path) -> Encoder:
-        """The architecture `config` describes with a weights-only file loaded into it (NumPy inference)."""
-        from .infer import NumpyEncoder
+    def load_from(cls, config: ModelConfig, weights: str | Path, *, runtime: str = "auto") -> Encoder:
+        """The architecture `config` describes with a weights-only file loaded into it.
+
+        Args:
+            runtime: "opencv" runs `config.inference_file` (beside the weights file), "numpy" the weights
+                file itself; "auto" takes OpenCV when the config names an inference file.
+        """
+        from .infer import NumpyEncoder, OpenCVEncoder
 
         weights = Path(weights)
         if not weights.is_file():
             raise WeightsError(f"{weights} is missing", input_name="weights")
+        graph = weights.parent / config.inference_file if config.inference_file else None
+        if runtime == "auto":
+            runtime = "opencv" if graph is not None else "numpy"
+        if runtime == "opencv" and (graph is None or not graph.is_file()):
+            raise WeightsError(f"{graph or 'the inference file'} is missing (python -m training.tflite --weights "
+                               f"{weights.parent})", input_name="weights")
+        source = graph if runtime == "opencv" else weights
         try:
-            forward = NumpyEncoder(config, weights)
-        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a bad or mismatched file
-            raise WeightsError(f"cannot load {weights}: {type(exc).__name__}: {exc}", input_name="weights") from None
+            forward = OpenCVEncoder(config, graph) if runtime == "opencv" else NumpyEncoder(config, weights)
+        except Exception as exc:  # noqa: BLE001 - h5py and cv2 raise many kinds for a bad or mismatched file
+            raise WeightsError(f"cannot load {source}: {type(exc).__name__}: {exc}", input_name="weights") from None
         return cls(config, forward=forward)
 
     def keras_model(self):
@@ -249,6 +270,10 @@ class Encoder:
 
 
 def _keras_forward(config: ModelConfig, model):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # JAX / PyTorch: the model called directly
+        return lambda x: keras.ops.convert_to_numpy(model(x, training=False))
     import tensorflow as tf
 
     @tf.autograph.experimental.do_not_convert

@@ -75,14 +75,50 @@ def test_shipped_weights_are_small_and_complete():
     check_folder(WEIGHTS)  # weights, config, metrics measured on these weights, model card
 
 
-def test_numpy_inference_equals_the_keras_model(faces):
-    """The app embeds with NumPy (no TensorFlow at start-up); training builds Keras: both must agree."""
+def test_every_runtime_gives_the_keras_embeddings(faces):
+    """The app embeds through OpenCV on encoder.tflite (no TensorFlow at start-up), NumPy is its fallback,
+    training builds Keras: all three must agree on real faces."""
     from conftest import WEIGHTS
+    from facesim.infer import NumpyEncoder, OpenCVEncoder
 
     enc = Encoder.load(WEIGHTS)
+    assert isinstance(enc._forward, OpenCVEncoder)  # the shipped folder names its inference graph
+    numpy_enc = Encoder.load_from(enc.config, WEIGHTS / enc.config.weights_file, runtime="numpy")
+    assert isinstance(numpy_enc._forward, NumpyEncoder)
     crops = np.stack([f.crop for f in faces])
     keras_enc = Encoder(enc.config, enc.keras_model())
-    np.testing.assert_allclose(enc.embed_crops(crops), keras_enc.embed_crops(crops), atol=1e-5)
+    want = keras_enc.embed_crops(crops)
+    np.testing.assert_allclose(enc.embed_crops(crops), want, atol=1e-5)
+    np.testing.assert_allclose(numpy_enc.embed_crops(crops), want, atol=1e-5)
+    assert np.linalg.norm(want[0] - want[1]) > 0.1  # different faces: the comparison above is not vacuous
+
+
+@pytest.mark.parametrize("head", ["flatten", "gap"])
+def test_exported_graph_matches_keras_for_each_head(tmp_path, faces, head):
+    """training.tflite writes a graph OpenCV runs with any batch size; a stale or foreign graph is refused."""
+    import keras
+
+    from facesim.hub import check_folder
+    from facesim.model import build_encoder
+    from training.tflite import main as export_graph
+
+    keras.utils.set_random_seed(1)
+    config = ModelConfig(widths=(8, 8, 8, 8), embedding_dim=16, head=head)
+    build_encoder(config).save_weights(tmp_path / config.weights_file)
+    config.write(tmp_path)
+    assert export_graph(["--weights", str(tmp_path)]) == 0
+    enc = Encoder.load(tmp_path)
+    assert enc.config.inference_file == "encoder.tflite"
+    crops = np.stack([f.crop for f in faces] * 3)  # a batch of 9: the graph was exported for batch 1
+    np.testing.assert_allclose(enc.embed_crops(crops), Encoder(enc.config, enc.keras_model()).embed_crops(crops),
+                               atol=1e-5)
+    check_folder(tmp_path, require_metrics=False)
+    (tmp_path / "encoder.tflite").write_bytes((tmp_path / "encoder.tflite").read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(WeightsError, match="encoder.tflite does not match"):
+        check_folder(tmp_path, require_metrics=False)
+    (tmp_path / "encoder.tflite").write_bytes(b"not a flatbuffer")
+    with pytest.raises(WeightsError, match="cannot load"):
+        Encoder.load(tmp_path)
 
 
 def test_loading_weights_does_not_import_tensorflow():

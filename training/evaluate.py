@@ -407,7 +407,7 @@ def calibrate_folder(folder: Path, encoder, val_set, val_pairs, *, info: dict) -
         calibration = None
     sha = file_sha256(folder / encoder.config.weights_file)
     config = encoder.config.with_(threshold=threshold, calibration=calibration,
-                                  info={**info, "weights_sha256": sha})
+                                  info={**encoder.config.info, **info, "weights_sha256": sha})
     config.write(folder)
     _write_json(folder / "metrics.json", {
         "protocol": "validation only (run python -m training.evaluate for the test figures)",
