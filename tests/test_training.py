@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from conftest import LFW
 from training import data as D
 from training.metrics import best_threshold, fit_calibration, roc_auc, tar_at_far, wilson_interval
-from training.siamese import DistanceLayer, batch_hard_indices, build_siamese, random_triplets, triplet_loss
+from training.siamese import (DistanceLayer, TripletTrainer, batch_hard_triplets, build_siamese, distillation_loss,
+                              random_triplets, triplet_loss)
 
 
 def test_triplet_loss_hand_computed():
@@ -38,12 +38,38 @@ def test_distance_layer_and_siamese():
 
 
 def test_batch_hard_mining_picks_hardest():
-    emb = tf.constant([[0.0], [1.0], [3.0], [1.2], [10.0]], tf.float32)
-    labels = tf.constant([0, 0, 0, 1, 2])
-    a, p, n = (x.numpy().tolist() for x in batch_hard_indices(emb, labels))
-    assert a == [0, 1, 2]  # people 1 and 2 have no positive
-    assert p == [2, 2, 0]  # farthest same-person
-    assert n == [3, 3, 3]  # nearest other person
+    emb = np.array([[0.0], [1.0], [3.0], [1.2], [10.0]], np.float32)
+    labels = np.array([0, 0, 0, 1, 2], np.int32)
+    valid, p, n = (np.asarray(x).tolist() for x in batch_hard_triplets(emb, labels))
+    assert valid == [True, True, True, False, False]  # people 1 and 2 have no positive
+    assert p[:3] == [2, 2, 0]  # farthest same-person
+    assert n[:3] == [3, 3, 3]  # nearest other person
+
+
+def test_trainer_loss_by_hand():
+    """compute_loss: batch-hard triplets on the labelled rows; distillation on every row, extra ones too."""
+    import keras
+
+    enc = keras.Sequential([keras.Input((2,)), keras.layers.UnitNormalization()])
+    x = np.array([[1, 0], [0, 1], [1, 0.1], [-1, 0]], np.float32)  # rows 0, 1: person 0; 2: person 1; 3: extra
+    emb = np.asarray(enc(x))
+    labels = np.array([0, 0, 1], np.int32)
+    teacher = emb[::-1].copy()
+    plain = TripletTrainer(enc, margin=0.3)
+    y = {"labels": labels, "teacher": teacher}
+    d = lambda i, j: float(np.linalg.norm(emb[i] - emb[j]))  # noqa: E731
+    # anchors 0 and 1 (person 1 has no positive): hardest negative of both is row 2
+    want = np.mean([max(d(0, 1) - d(0, 2) + 0.3, 0), max(d(1, 0) - d(1, 2) + 0.3, 0)])
+    assert float(plain.compute_loss(x, y, emb)) == pytest.approx(want, abs=1e-5)
+    distilled = TripletTrainer(enc, margin=0.3, distill_weight=2.0)
+    l2 = np.mean(np.sum((emb - teacher) ** 2, axis=1))
+    assert float(distilled.compute_loss(x, y, emb)) == pytest.approx(want + 2.0 * l2, abs=1e-5)
+    rel = np.mean((emb @ emb.T - teacher @ teacher.T) ** 2)
+    assert float(distillation_loss(emb, teacher, "relational")) == pytest.approx(rel, abs=1e-6)
+    # A rotated teacher: relational distillation does not care, L2 does.
+    rot = np.array([[0, -1], [1, 0]], np.float32)
+    assert float(distillation_loss(emb, emb @ rot, "relational")) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(emb, emb @ rot, "l2")) == pytest.approx(2.0, abs=1e-5)
 
 
 def test_random_triplets_are_valid():

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 
 
-def augment(crops: np.ndarray, rng: np.random.Generator, size: int, *, real: bool = True) -> np.ndarray:
+def augment(crops: np.ndarray, rng: np.random.Generator, size: int, *, real: bool = True,
+            flips: np.ndarray | None = None) -> np.ndarray:
     """Random framing, flip, and (with `real`) the faults of real photos, on uint8 crops.
 
     Framing: scale 0.88-1.12, shift up to 4 px, rotation up to 10 degrees (the detector's keypoints are
@@ -19,11 +20,14 @@ def augment(crops: np.ndarray, rng: np.random.Generator, size: int, *, real: boo
         rng: the generator that makes a run reproducible.
         size: output side (the encoder's input size; its centre crop is what inference sees).
         real: add the real-photo faults (framing and flip alone otherwise).
+        flips: which crops to mirror (bool, N); drawn at random (half) when None.
 
     Returns:
         (N, size, size, 3) float32 in [0, 255].
     """
     n, c = len(crops), crops.shape[1]
+    if flips is None:
+        flips = rng.random(n) < 0.5
     out = np.empty((n, size, size, 3), np.float32)
     for i in range(n):
         scale = rng.uniform(0.88, 1.12)
@@ -32,7 +36,7 @@ def augment(crops: np.ndarray, rng: np.random.Generator, size: int, *, real: boo
         m = cv2.getRotationMatrix2D((c / 2, c / 2), angle, scale)
         m[:, 2] += size / 2 - c / 2 + shift
         img = cv2.warpAffine(crops[i], m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if rng.random() < 0.5:
+        if flips[i]:
             img = img[:, ::-1]
         if real:
             img = _photo_faults(np.ascontiguousarray(img), rng)

@@ -14,3 +14,10 @@ def progress(items: Iterable[T], *, total: int | None = None, desc: str = "") ->
 
     # mininterval keeps logs written to a file short when the bar is not on a terminal.
     yield from tqdm(items, total=total, desc=desc, mininterval=2.0, dynamic_ncols=True)
+
+
+def progress_bar(total: int, desc: str = ""):
+    """A bar to advance by hand (`.update(n)`, `.close()`), drawn like `progress`."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, mininterval=2.0, dynamic_ncols=True)

@@ -4,7 +4,8 @@ The teacher is dlib's ResNet face encoder (public-domain model files from the `f
 package; its author reports LFW identities were kept out of its training data). It runs at training time
 only, on training images only (LFW's training people and, with `--extra`, the unlabelled
 `utkface-adults` faces), and is never shipped or needed by the app. With `--flip` each image is also
-embedded mirrored, so the student's flipped views get their own target (twice the time). Install it with
+embedded mirrored, so the student's flipped views get their own target (twice the time; an existing file
+for the same images keeps its plain views and only the mirrored ones are computed). Install it with
 `pip install -r requirements-train.txt`.
 """
 
@@ -36,17 +37,18 @@ def _load():
     return _models
 
 
-def _embed_chunk(args: tuple[list[str], float, bool]) -> np.ndarray:
-    """(N, V, 128): the teacher embedding of each image (V = 1), and of its mirror image (V = 2 with flip)."""
+def _embed_chunk(args: tuple[list[str], float, tuple[bool, bool]]) -> np.ndarray:
+    """(N, V, 128): the teacher embedding of each image and/or of its mirror image, as `which` says."""
     from facesim import load_image
 
-    paths, inset, flip = args
+    paths, inset, which = args
     sp, rec, dlib = _load()
     out = []
     for p in paths:
         img = load_image(p)
         views = []
-        for view in (img, np.ascontiguousarray(img[:, ::-1]))[: 1 + flip]:
+        for view in [v for v, wanted in zip((img, img[:, ::-1]), which) if wanted]:
+            view = np.ascontiguousarray(view)
             h, w = view.shape[:2]
             # LFW deep-funneled faces are centred (inset 0.3); utkface crops are the face (inset 0.02):
             # the 5-point model refines the landmarks inside that box.
@@ -72,24 +74,40 @@ def main(argv=None) -> int:
     D.check_no_leak(split.train_people, split.heldout_people)
     files = [str(f) for n in split.train_people for f in people[n]]  # training people only
     keys = [str(Path(f).relative_to(root)) for f in files]
-    jobs = [(files[i : i + 64], 0.3, args.flip) for i in range(0, len(files), 64)]
+    chunks = [(files[i : i + 64], 0.3) for i in range(0, len(files), 64)]
     if args.extra:
-        extra = D.list_images(Path(args.extra))
-        keys += [D.extra_key(f) for f in extra]
-        jobs += [([str(f) for f in extra[i : i + 64]], 0.02, args.flip) for i in range(0, len(extra), 64)]
+        extra = [str(f) for f in D.list_images(Path(args.extra))]
+        keys += [D.extra_key(Path(f)) for f in extra]
+        chunks += [(extra[i : i + 64], 0.02) for i in range(0, len(extra), 64)]
+    out = Path(args.out)
+    plain = _existing_plain_views(out, keys) if args.flip else None
+    which = (plain is None, args.flip)
     parts = []
     with ProcessPoolExecutor(args.workers) as pool:
+        jobs = [(paths, inset, which) for paths, inset in chunks]
         for e in progress(pool.map(_embed_chunk, jobs), total=len(jobs), desc="teacher (64 images a step)"):
             parts.append(e)
     emb = np.concatenate(parts)
-    out = Path(args.out)
+    views = {"embeddings": plain if plain is not None else emb[:, 0]}
+    if args.flip:
+        views["embeddings_flip"] = emb[:, -1]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(out) + ".tmp.npz")
-    flipped = {"embeddings_flip": emb[:, 1]} if args.flip else {}
-    np.savez(tmp, embeddings=emb[:, 0], paths=np.array(keys), **flipped)
+    np.savez(tmp, paths=np.array(keys), **views)
     tmp.replace(out)
     log.info("wrote %s (%d images)", out, len(keys))
     return 0
+
+
+def _existing_plain_views(path: Path, keys: list[str]) -> np.ndarray | None:
+    """The plain-view embeddings already in `path` when it holds exactly `keys`, else None."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        if z["paths"].tolist() != keys:
+            return None
+        log.info("keeping the plain views of %s; computing the mirrored ones", path)
+        return z["embeddings"]
 
 
 if __name__ == "__main__":

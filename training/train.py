@@ -38,6 +38,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cosface-weight", type=float, default=0.0, help="weight of the auxiliary CosFace loss")
     p.add_argument("--teacher", default=None, help=".npz of teacher embeddings (training.teacher)")
     p.add_argument("--distill-weight", type=float, default=0.0, help="weight of the teacher-matching loss")
+    p.add_argument("--distill-form", choices=("l2", "relational"), default="l2",
+                   help="match the teacher's unit vectors (l2) or only its batch similarity matrix (relational)")
+    p.add_argument("--teacher-flip", action="store_true",
+                   help="a mirrored training view gets the teacher's embedding of the mirrored image "
+                        "(needs a teacher file made with --flip)")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="validate and keep an exponential moving average of the weights with this momentum "
+                        "(0: the raw weights)")
     p.add_argument("--extra", default=None,
                    help="unlabelled face crops to distil from (utkface-adults); distillation only, never triplets")
     p.add_argument("--extra-per-batch", type=int, default=32, help="unlabelled faces added to each batch")
@@ -48,11 +56,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--input-size", type=int, default=64)
     p.add_argument("--widths", default="32,64,128,160")
     p.add_argument("--embedding-dim", type=int, default=128)
+    p.add_argument("--head", choices=("flatten", "gap"), default="flatten",
+                   help="embedding head: flatten the last feature map, or global average pooling")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=5e-4)
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--precision", choices=("bfloat16", "float32"), default="float32",
                    help="bfloat16 is 7x slower on CPUs without AVX512-BF16 (measured here)")
+    p.add_argument("--jit", choices=("auto", "on", "off"), default="auto",
+                   help="XLA/JIT-compile the training step (auto: off on TensorFlow, where XLA on this CPU took "
+                        "35 s to compile and ~5 s a step against ~1 s; on for JAX and PyTorch)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="processes for face extraction")
     p.add_argument("--push-to-hub", metavar="USER/NAME", default=None, help="push the folder after training")
@@ -74,27 +87,24 @@ def main(argv=None) -> int:
              len(train_set.paths), len(val_pairs[0]), f" + {len(wild_val[2][0])} wild pairs" if wild_val else "")
 
     import keras
-    import tensorflow as tf
 
-    from facesim.model import ModelConfig, build_encoder
+    from facesim.model import Encoder, ModelConfig, build_encoder
 
-    from .siamese import CosFaceHead, DistanceLayer, batch_hard_indices, build_siamese, triplet_loss
+    from .fit import TripletBatches, ValidationCheckpoint
+    from .siamese import CosFaceHead, TripletTrainer
 
     keras.utils.set_random_seed(args.seed)
     config = ModelConfig(input_size=args.input_size, widths=tuple(int(w) for w in args.widths.split(",")),
-                         embedding_dim=args.embedding_dim)
+                         embedding_dim=args.embedding_dim, head=args.head)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if args.precision == "bfloat16" else "float32")
     encoder = build_encoder(config)
-    siamese = build_siamese(encoder)
-    distance = DistanceLayer(dtype="float32")
-    cosface = CosFaceHead(len(train_set.names)) if args.cosface_weight > 0 else None
-    if cosface is not None:
-        cosface.build((None, config.embedding_dim))
     extra = None
     if args.extra and args.distill_weight > 0:
         extra = D.extra_faceset(Path(args.extra), workers=args.workers)
         log.info("distilling also from %d unlabelled faces of %s", len(extra[1]), args.extra)
-    teacher = load_teacher(args.teacher, train_set, extra) if args.distill_weight > 0 else None
+    teacher = load_teacher(args.teacher, train_set, extra, flip=args.teacher_flip) if args.distill_weight > 0 else None
+    if teacher is not None and teacher.shape[-1] != config.embedding_dim:
+        raise SystemExit(f"--embedding-dim must equal the teacher's ({teacher.shape[-1]}) for distillation")
 
     n_labelled = args.people * args.per_person + args.singletons
     batch = n_labelled + (args.extra_per_batch if extra is not None else 0)
@@ -102,91 +112,42 @@ def main(argv=None) -> int:
     warmup = min(300, steps // 10)
     schedule = keras.optimizers.schedules.CosineDecay(0.0, steps - warmup, alpha=0.01, warmup_target=args.lr,
                                                       warmup_steps=warmup)
-    opt = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay)
-    variables = encoder.trainable_variables + (cosface.trainable_variables if cosface else [])
-    if teacher is not None and teacher.shape[1] != config.embedding_dim:
-        raise SystemExit(f"--embedding-dim must equal the teacher's ({teacher.shape[1]}) for distillation")
+    cosface = CosFaceHead(len(train_set.names)) if args.cosface_weight > 0 else None
+    trainer = TripletTrainer(encoder, mining=args.mining, margin=args.margin, distill_weight=args.distill_weight,
+                             distill_form=args.distill_form, cosface=cosface, cosface_weight=args.cosface_weight)
+    trainer.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay),
+                    jit_compile=_jit(args.jit, keras.backend.backend()))
 
-    @tf.function(reduce_retracing=True)
-    def step_batch_hard(x, labels, teach):
-        with tf.GradientTape() as tape:
-            emb_all = tf.cast(encoder(x, training=True), tf.float32)
-            emb = emb_all[:n_labelled]  # the unlabelled extra faces take part in distillation only
-            a, p, n = batch_hard_indices(emb, labels)
-            d_ap, d_an = distance(tf.gather(emb, a), tf.gather(emb, p), tf.gather(emb, n))
-            loss = triplet_loss(d_ap, d_an, args.margin)
-            total = loss
-            if cosface is not None:
-                total += args.cosface_weight * cosface(emb, labels)
-            if teacher is not None:
-                # The student's unit embedding matches the centred, normalised teacher embedding.
-                total += args.distill_weight * tf.reduce_mean(tf.reduce_sum(tf.square(emb_all - teach), axis=1))
-        grads = tape.gradient(total, variables)
-        opt.apply_gradients(zip(grads, variables))
-        frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))
-        return loss, total, frac
-
-    @tf.function(reduce_retracing=True)
-    def step_random(xa, xp, xn):
-        with tf.GradientTape() as tape:
-            d_ap, d_an = siamese([xa, xp, xn], training=True)
-            loss = triplet_loss(tf.cast(d_ap, tf.float32), tf.cast(d_an, tf.float32), args.margin)
-        grads = tape.gradient(loss, encoder.trainable_variables)
-        opt.apply_gradients(zip(grads, encoder.trainable_variables))
-        frac = tf.reduce_mean(tf.cast(d_ap - d_an + args.margin > 0, tf.float32))
-        return loss, loss, frac
-
-    from facesim.model import Encoder
-
-    runner = Encoder(config, encoder)
-    history: list[dict] = []
-    best = {"val_accuracy": -1.0, "step": 0}
     weights_path = out / config.weights_file
     groups = person_groups(train_set)
-    batches = iter(batch_dataset(lambda rng: make_batch(train_set, args, rng, teacher, groups, extra), args.seed,
-                                 steps))
-    log.info("training %d steps of %d images (%s mining, %s)", steps, batch, args.mining, args.precision)
-    t0 = time.time()
-    losses = []
-    from .progress import progress
-
-    for step in progress(range(1, steps + 1), total=steps, desc="training steps"):
-        b = next(batches)
-        if args.mining == "batch-hard":
-            loss, total, frac = step_batch_hard(b["x"], b["labels"], b["teacher"])
-        else:
-            loss, total, frac = step_random(b["xa"], b["xp"], b["xn"])
-        losses.append((float(loss), float(total), float(frac)))
-        log.debug("step %d loss %.4f", step, losses[-1][0])
-        if step % args.eval_every == 0 or step == steps:
-            acc, thr, parts = validate(runner, val_set, val_pairs, wild_val)
-            mean = np.mean(losses, axis=0)
-            losses = []
-            rate = step * batch / (time.time() - t0)
-            history.append({"step": step, "triplet_loss": float(mean[0]), "total_loss": float(mean[1]),
-                            "active_triplets": float(mean[2]), "val_accuracy": acc, "val_threshold": thr, **parts,
-                            "seconds": round(time.time() - t0, 1)})
-            improved = acc > best["val_accuracy"]
-            if improved:
-                best = {"val_accuracy": acc, "step": step}
-                tmp = out / (config.weights_file + ".tmp.weights.h5")
-                encoder.save_weights(tmp)
-                tmp.replace(weights_path)
-            log.info("step %d/%d  loss %.4f  total %.4f  active %.2f  val acc %.4f%s (%s)  (%.0f img/s)", step,
-                     steps, mean[0], mean[1], mean[2], acc, " *" if improved else "",
-                     ", ".join(f"{k} {v:.4f}" for k, v in parts.items()), rate)
+    batches = TripletBatches(lambda rng: make_batch(train_set, args, rng, teacher, groups, extra), args.seed, steps)
+    checkpoint = ValidationCheckpoint(Encoder(config, encoder), encoder, weights_path, val_set, val_pairs, wild_val,
+                                      every=args.eval_every, steps=steps, batch=batch, ema=args.ema)
+    log.info("training %d steps of %d images (%s mining, %s, Keras backend %s)", steps, batch, args.mining,
+             args.precision, keras.backend.backend())
+    trainer.fit(batches, epochs=1, verbose=0, callbacks=[checkpoint])
+    history, best = checkpoint.history, checkpoint.best
     wall = time.time() - t_start
     log.info("best validation accuracy %.4f at step %d; %.1f min", best["val_accuracy"], best["step"], wall / 60)
 
     # The folder: weights (already written), config calibrated on validation, curves, metrics, card.
     keras.mixed_precision.set_global_policy("float32")
+    from .tflite import with_inference, write_inference_file
+
+    encoder.load_weights(weights_path)
+    if keras.backend.backend() == "tensorflow":  # the converter needs TensorFlow
+        config = with_inference(config, write_inference_file(out, config, encoder))
+    else:
+        log.info("no encoder.tflite written (needs TensorFlow): python -m training.tflite --weights %s", out)
     final = Encoder.load_from(config, weights_path)
     command = "python -m training.train " + " ".join(shlex.quote(a) for a in argv)
     info = {
         "training": {"command": command, "wall_minutes": round(wall / 60, 1), "steps": steps,
                      "best_step": best["step"], "seed": args.seed, "batch": batch, "mining": args.mining,
                      "margin": args.margin, "cosface_weight": args.cosface_weight,
-                     "distill_weight": args.distill_weight, "precision": args.precision,
+                     "distill_weight": args.distill_weight, "distill_form": args.distill_form,
+                     "teacher_flip": args.teacher_flip, "ema": args.ema, "head": args.head,
+                     "precision": args.precision, "keras_backend": keras.backend.backend(),
                      "extra": Path(args.extra).name if extra is not None else None,
                      "extra_faces": len(extra[1]) if extra is not None else 0,
                      "real_augment": not args.no_real_augment,
@@ -214,6 +175,10 @@ def main(argv=None) -> int:
             log.error("push failed: %s", exc)
             return 2
     return 0
+
+
+def _jit(choice: str, backend: str) -> bool:
+    return choice == "on" or (choice == "auto" and backend != "tensorflow")
 
 
 def load_training_data(root: Path, workers: int, seed: int):
@@ -260,42 +225,26 @@ def make_pairs(labels: np.ndarray, n: int, rng: np.random.Generator):
     return a, b, np.concatenate([np.ones(n // 2, bool), np.zeros(n // 2, bool)])
 
 
-def validate(runner, faces, pairs, wild=None) -> tuple[float, float, dict]:
-    """Validation accuracy at the best threshold over LFW fold 7 and (if given) the wild pairs together.
+def load_teacher(path, faces, extra=None, *, flip: bool = False):
+    """Teacher embeddings, centred on their mean and normalised: rows of faces.paths, then of the extra keys.
 
-    A wild pair with a photo where no face was found counts as wrong, as PROTOCOL.md B scores it.
-
-    Returns:
-        (accuracy, threshold, {"lfw_val": fold-7 accuracy, "wild_val": wild accuracy} at that threshold).
+    Returns (N, D), or with `flip` (N, 2, D): the plain and the mirrored image's embedding.
     """
-    from .metrics import best_threshold
-
-    emb = runner.embed_crops(faces.crops)
-    a, b, same = pairs
-    d = np.linalg.norm(emb[a] - emb[b], axis=1)
-    if wild is None:
-        thr, acc = best_threshold(d, same)
-        return acc, thr, {"lfw_val": acc}
-    crops, found, (wa, wb, wsame) = wild
-    wemb = runner.embed_crops(crops)
-    wd = np.where(found[wa] & found[wb], np.linalg.norm(wemb[wa] - wemb[wb], axis=1), np.inf)
-    thr, acc = best_threshold(np.concatenate([d, wd]), np.concatenate([same, wsame]))
-    return acc, thr, {"lfw_val": float(np.mean((d <= thr) == same)), "wild_val": float(np.mean((wd <= thr) == wsame))}
-
-
-def load_teacher(path, faces, extra=None):
-    """Teacher embeddings, centred on their mean and normalised: rows of faces.paths, then of the extra keys."""
     if path is None:
         raise SystemExit("--distill-weight needs --teacher FILE (python -m training.teacher)")
     with np.load(path, allow_pickle=False) as z:
-        lookup = dict(zip(z["paths"].tolist(), z["embeddings"]))
+        if flip and "embeddings_flip" not in z:
+            raise SystemExit(f"{path} has no mirrored views: python -m training.teacher --flip --out {path}")
+        views = np.stack([z["embeddings"], z["embeddings_flip"]], axis=1) if flip else z["embeddings"][:, None]
+        lookup = dict(zip(z["paths"].tolist(), views))
     keys = list(faces.paths) + (list(extra[1]) if extra is not None else [])
     missing = [p for p in keys if p not in lookup]
     if missing:
         raise SystemExit(f"teacher file lacks {len(missing)} training images, e.g. {missing[:2]}")
     t = np.stack([lookup[p] for p in keys]).astype(np.float32)
-    t -= t.mean(axis=0, keepdims=True)  # uncentred teacher targets collapse the student
-    return t / np.linalg.norm(t, axis=1, keepdims=True)
+    t -= t[:, 0].mean(axis=0)  # uncentred teacher targets collapse the student
+    t /= np.linalg.norm(t, axis=-1, keepdims=True)
+    return t if flip else t[:, 0]
 
 
 def make_batch(faces, args, rng: np.random.Generator, teacher=None, groups=None, extra=None) -> dict:
@@ -303,20 +252,26 @@ def make_batch(faces, args, rng: np.random.Generator, teacher=None, groups=None,
     from .augment import augment
 
     real = not args.no_real_augment
-    if args.mining == "random":
+    if args.mining == "random":  # anchors, positives, negatives in thirds
         from .siamese import random_triplets
 
         t = random_triplets(faces.labels, args.people * args.per_person // 3 + 1, rng)
-        return {k: augment(faces.crops[t[:, i]], rng, args.input_size, real=real)
-                for i, k in enumerate(("xa", "xp", "xn"))}
+        idx = np.concatenate([t[:, 0], t[:, 1], t[:, 2]])
+        return {"x": augment(faces.crops[idx], rng, args.input_size, real=real),
+                "labels": faces.labels[idx], "teacher": np.zeros((len(idx), 1), np.float32)}
     idx = _pk_indices(groups or person_groups(faces), args.people, args.per_person, args.singletons, rng)
     crops, rows = faces.crops[idx], idx
     if extra is not None:
         e = rng.choice(len(extra[0]), size=args.extra_per_batch, replace=False)
         crops = np.concatenate([crops, extra[0][e]])
         rows = np.concatenate([idx, len(faces.paths) + e])
-    return {"x": augment(crops, rng, args.input_size, real=real), "labels": faces.labels[idx],
-            "teacher": teacher[rows] if teacher is not None else np.zeros((len(rows), 1), np.float32)}
+    flips = rng.random(len(rows)) < 0.5
+    if teacher is None:
+        target = np.zeros((len(rows), 1), np.float32)
+    else:  # (N, 2, D) holds the mirrored image's embedding too: the student's view gets its own target
+        target = teacher[rows, flips.astype(int)] if teacher.ndim == 3 else teacher[rows]
+    return {"x": augment(crops, rng, args.input_size, real=real, flips=flips), "labels": faces.labels[idx],
+            "teacher": target}
 
 
 def person_groups(faces) -> tuple[list[np.ndarray], np.ndarray]:
@@ -335,24 +290,6 @@ def _pk_indices(groups, p: int, k: int, singletons: int, rng) -> np.ndarray:
     if singletons and len(single):
         idx.append(rng.choice(single, size=min(singletons, len(single)), replace=False))
     return np.concatenate(idx)
-
-
-def batch_dataset(make, seed: int, n: int, depth: int = 4):
-    """A tf.data pipeline of `n` augmented batches from `make(rng)`, prepared ahead while the model trains.
-
-    The batches are drawn from one seeded generator in order, so a run is reproducible.
-    """
-    import tensorflow as tf
-
-    example = make(np.random.default_rng(seed + 1))  # only for the shapes and dtypes
-    signature = {k: tf.TensorSpec((None, *v.shape[1:]), tf.as_dtype(v.dtype)) for k, v in example.items()}
-
-    def generate():
-        rng = np.random.default_rng(seed)
-        for _ in range(n):
-            yield make(rng)
-
-    return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(depth)
 
 
 def plot_history(history: list[dict], path: Path) -> None:
