@@ -157,6 +157,33 @@ def test_tiny_training_run_writes_complete_folder(few_people, tmp_path):
     assert "triplet loss" in (out / "README.md").read_text()
     enc = Encoder.load(out)
     assert enc.embed_crops(np.zeros((1, 80, 80, 3), np.uint8)).shape == (1, 16)
+    assert config["inference_file"] == "encoder.tflite" and "encoder.tflite" in files  # what the app runs
+
+
+def test_the_same_command_trains_on_jax(few_people, tmp_path):
+    """Backend-agnostic Keras 3: KERAS_BACKEND=jax runs the training command unchanged (EMA and CosFace
+    included); the weights it writes load into the app's encoder once the graph is exported."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from facesim.model import Encoder
+    from training.tflite import main as export_graph
+
+    out = tmp_path / "jax"
+    args = ["--data", str(few_people), "--out", str(out), "--steps", "4", "--people", "4", "--per-person", "3",
+            "--singletons", "0", "--widths", "8,8,8,8", "--embedding-dim", "16", "--eval-every", "2",
+            "--workers", "1", "--wild", "", "--ema", "0.9", "--cosface-weight", "0.1"]
+    r = subprocess.run([sys.executable, "-m", "training.train", *args], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Keras backend jax" in r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["info"]["training"]["keras_backend"] == "jax" and config["inference_file"] is None
+    assert export_graph(["--weights", str(out)]) == 0
+    emb = Encoder.load(out).embed_crops(np.random.default_rng(0).integers(0, 256, (2, 80, 80, 3), dtype=np.uint8))
+    assert emb.shape == (2, 16) and np.linalg.norm(emb[0] - emb[1]) > 0
 
 
 def test_plot_batch_writes_png(few_people, tmp_path):

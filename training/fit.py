@@ -61,16 +61,20 @@ class ValidationCheckpoint(keras.callbacks.Callback):
         self._t0 = time.time()
         self._bar = progress_bar(self.steps, "training steps")
         if self.ema:
-            self._average = [keras.Variable(v.value, trainable=False) for v in self.encoder.trainable_variables]
+            self._average = [keras.Variable(ops.convert_to_numpy(v.value), trainable=False)  # a copy, not an alias
+                             for v in self.encoder.trainable_variables]
 
     def on_train_batch_end(self, batch, logs=None):
         step = batch + 1
         self._bar.update(1)
+        checkpoint = step % self.every == 0 or step == self.steps
+        if self._average is not None or checkpoint:
+            _ = self.model  # on JAX this attaches the current weights to the variables (no-op elsewhere)
         if self._average is not None:
             m = self.ema
             for avg, v in zip(self._average, self.encoder.trainable_variables):
                 avg.assign(avg * m + v.value * (1.0 - m))
-        if step % self.every == 0 or step == self.steps:
+        if checkpoint:
             self._checkpoint(step, logs or {})
 
     def on_train_end(self, logs=None):
