@@ -19,6 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 DATA = Path(os.environ.get("FACESIM_DATA", ROOT.parent / "shared" / "data"))
 LFW = DATA / "lfw-deepfunneled"
 ATT = DATA / "att_faces"
+WILD = DATA / "celeba-wild-val" / "images"
 WEIGHTS = ROOT / "weights"
 
 if not LFW.is_dir():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, lfw
+from conftest import DATA, WILD, lfw
 from facesim import Face, NoFaceFoundError, extract_faces, load_image
 from facesim.align import (CROP_SIZE, TEMPLATE, align, alignment_matrix, center_crop, similarity_transform,
                            warp_points)
@@ -17,7 +17,6 @@ from facesim.detect import detect, detector_file
 
 PEOPLE = ["George_W_Bush", "Serena_Williams", "Colin_Powell", "Tony_Blair", "Gerhard_Schroeder",
           "Jennifer_Aniston", "Hugo_Chavez", "Laura_Bush"]
-WILD = DATA / "celeba-wild-val" / "images"
 
 
 def test_detector_file_comes_from_the_wheel_not_the_repo():

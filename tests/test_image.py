@@ -177,3 +177,37 @@ def test_errors_are_value_errors():
     assert issubclass(FaceSimError, ValueError)
     for cls in (InvalidImageError, ImageTooLargeError, ImageTooSmallError):
         assert issubclass(cls, FaceSimError)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_fast_jpeg_decode_equals_pillow_for_every_exif_orientation(orientation):
+    """Complete JPEGs are decoded by OpenCV: pixel for pixel what Pillow + exif_transpose give."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    base = np.zeros((60, 90, 3), np.uint8)
+    base[:20, :30] = (255, 0, 0)
+    base[40:, 60:] = (0, 0, 255)
+    img = Image.fromarray(base)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))).convert("RGB"))
+    got = load_image(buf.getvalue())
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert got.shape[:2] == ((90, 60) if orientation >= 5 else (60, 90))
+
+
+def test_fast_jpeg_decode_equals_pillow_on_real_photos():
+    import io
+
+    from PIL import Image, ImageOps
+
+    from conftest import WILD
+
+    for path in sorted(WILD.glob("*.jpg"))[:10]:
+        data = path.read_bytes()
+        want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+        assert np.array_equal(load_image(data), want), path.name
