@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import DATA, WILD, lfw
+from conftest import WILD, lfw
 from facesim import Face, NoFaceFoundError, extract_faces, load_image
 from facesim.align import (CROP_SIZE, TEMPLATE, align, alignment_matrix, center_crop, similarity_transform,
                            warp_points)
-from facesim.detect import detect, detector_file
+from facesim.detect import detector_file
 
 PEOPLE = ["George_W_Bush", "Serena_Williams", "Colin_Powell", "Tony_Blair", "Gerhard_Schroeder",
           "Jennifer_Aniston", "Hugo_Chavez", "Laura_Bush"]
