@@ -74,7 +74,7 @@ class ModelConfig:
     uncertain_probability: float = 0.75
     weights_file: str = WEIGHTS_FILE
     #: The inference graph exported from the weights file (`python -m training.tflite`), run by OpenCV;
-    #: None (or the file absent) runs the weights file in NumPy instead.
+    #: None runs the weights file in NumPy instead.
     inference_file: str | None = None
     #: Free-form provenance (split, seed, training command, checksums); not used to rebuild the model.
     info: dict = field(default_factory=dict, compare=False)
@@ -173,7 +173,8 @@ class Encoder:
     """A loaded encoder: load once, embed many times (thread safe for inference).
 
     Loaded from a weights folder it runs without TensorFlow (`facesim.infer`: OpenCV on the folder's
-    exported inference graph, or NumPy on the weights file; milliseconds to load); wrapped around a live Keras model (training, validation) it calls that model through one traced
+    exported inference graph, or NumPy on the weights file; milliseconds to load); wrapped around a live
+    Keras model (training, validation) it calls that model through one traced
     `tf.function`.
     """
 

@@ -44,6 +44,9 @@ def render_card(folder: Path) -> str:
     train = info.get("training", {})
     data = info.get("data", {})
     widths = ", ".join(str(w) for w in config["widths"])
+    inference_text = (f"\n- Inference graph: `{config['inference_file']}` (the same network exported by "
+                      "`python -m training.tflite` for OpenCV's DNN module, which the app runs; sha256 "
+                      f"`{info.get('inference_sha256', '?')[:16]}...`)." if config.get("inference_file") else "")
     extra_text = (f" plus {train['extra_faces']:,} unlabelled faces of UTKFace (`{train['extra']}`, adults; "
                   "distillation targets only, never triplets; UTKFace is for non-commercial research)"
                   if train.get("extra_faces") else "")
@@ -107,8 +110,8 @@ are optimistic for photos never seen.
 
 - Architecture (rebuilt in code by `facesim.model.build_encoder` from `config.json`): plain strided CNN,
   stage widths {widths}, each stage two 3x3 convolutions with batch norm and ReLU (the second with stride 2),
-  then flatten, dropout {config['dropout']}, dense {config['embedding_dim']}, batch norm, L2 normalisation.
-- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).
+  then {'global average pooling' if config.get('head') == 'gap' else 'flatten'}, dropout {config['dropout']}, dense {config['embedding_dim']}, batch norm, L2 normalisation.
+- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).{inference_text}
 - Flip test-time augmentation: {'on' if config.get('flip_tta') else 'off'}.
 
 ## Training
