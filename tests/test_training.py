@@ -227,6 +227,37 @@ def test_batches_add_unlabelled_faces_for_distillation_only():
     assert any(np.allclose(b["teacher"][-1], teacher[r]) for r in range(18, 28))
 
 
+def test_a_mirrored_view_gets_the_mirrored_teacher_target(tmp_path):
+    """--teacher-flip: each row's distillation target is the teacher's embedding of the view the student sees."""
+    import argparse
+
+    from training.data import FaceSet
+    from training.train import load_teacher, make_batch, person_groups
+
+    n = 12
+    crops = np.zeros((n, 80, 80, 3), np.uint8)
+    crops[:, :, :40] = 255  # bright on the left: a mirrored view is bright on the right
+    labels = np.repeat(np.arange(4), 3).astype(np.int32)
+    faces = FaceSet(crops, tuple(f"p/{i}.jpg" for i in range(n)), tuple(f"n{k}" for k in range(4)), labels,
+                    np.zeros(n, bool))
+    rng = np.random.default_rng(0)
+    plain, mirrored = rng.normal(size=(n, 8)), rng.normal(size=(n, 8))
+    np.savez(tmp_path / "t.npz", paths=np.array(faces.paths), embeddings=plain, embeddings_flip=mirrored)
+    teacher = load_teacher(tmp_path / "t.npz", faces, flip=True)
+    assert teacher.shape == (n, 2, 8) and np.allclose(np.linalg.norm(teacher, axis=-1), 1.0)
+    args = argparse.Namespace(mining="batch-hard", people=4, per_person=3, singletons=0, extra_per_batch=0,
+                              input_size=64, no_real_augment=True)
+    b = make_batch(faces, args, np.random.default_rng(5), teacher, person_groups(faces))
+    seen_mirrored = b["x"][:, :, 40:].mean(axis=(1, 2, 3)) > b["x"][:, :, :24].mean(axis=(1, 2, 3))
+    assert 0 < seen_mirrored.sum() < len(seen_mirrored)  # both kinds of view in the batch
+    for x_target, mirrored_view in zip(b["teacher"], seen_mirrored):
+        rows = np.flatnonzero(np.all(np.isclose(teacher[:, int(mirrored_view)], x_target), axis=1))
+        assert len(rows) == 1  # the target is that view's teacher embedding, not the other one
+    with pytest.raises(SystemExit, match="no mirrored views"):
+        np.savez(tmp_path / "plain.npz", paths=np.array(faces.paths), embeddings=plain)
+        load_teacher(tmp_path / "plain.npz", faces, flip=True)
+
+
 def test_threshold_uses_both_validation_sets_and_wild_without_face_is_left_out():
     from training.evaluate import choose_threshold
 
