@@ -61,7 +61,7 @@ def download_weights(spec: str, *, cache_dir: str | Path | None = None) -> Path:
     repo_id, revision = parse_spec(spec)
     try:
         local = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
-                                  allow_patterns=["*.json", "*.h5", "*.md", "*.png"])
+                                  allow_patterns=["*.json", "*.h5", "*.tflite", "*.md", "*.png"])
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         raise HubError(f"{spec} is not in the local Hugging Face cache and the Hub cannot be reached "
                        f"({type(exc).__name__})", input_name="weights") from None
@@ -152,8 +152,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
 
 #: What a Space runs: the app, the library, the shipped weights, the example photos, and how to install them.
 SPACE_FILES = ("app.py", "requirements.txt", "README.md")
-SPACE_FOLDERS = {"facesim": ("*.py",), "weights": ("*.h5", "*.json", "*.md", "*.png"),
-                 "examples": ("*.jpg", "*.png", "*.md"), "docs": ("*.png",)}
+SPACE_FOLDERS = {"facesim": ("*.py",), "examples": ("*.jpg", "*.png", "*.md"), "docs": ("*.png",)}
 
 
 def space_files(root: str | Path) -> list[str]:
@@ -170,8 +169,7 @@ def space_files(root: str | Path) -> list[str]:
     readme = (root / "README.md").read_text()
     if not readme.startswith("---\n") or "sdk: gradio" not in readme.split("\n---", 1)[0]:
         raise WeightsError("README.md lacks the Space front matter (---, sdk: gradio, ...)", input_name="space")
-    check_folder(root / "weights")
-    files = list(SPACE_FILES)
+    files = list(SPACE_FILES) + [f"weights/{name}" for name in check_folder(root / "weights")]
     for folder, patterns in SPACE_FOLDERS.items():
         for pattern in patterns:
             files += [p.relative_to(root).as_posix() for p in (root / folder).glob(pattern) if p.is_file()]

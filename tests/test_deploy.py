@@ -18,7 +18,7 @@ from test_hub import TOKEN, RecordingApi
 def test_space_files_are_what_the_app_needs_and_nothing_else():
     files = space_files(ROOT)
     for needed in ("app.py", "requirements.txt", "README.md", "facesim/__init__.py", "facesim/detect.py",
-                   "weights/encoder.weights.h5", "weights/config.json", "weights/README.md",
+                   "weights/encoder.weights.h5", "weights/encoder.tflite", "weights/config.json", "weights/README.md",
                    "examples/obama_A_2012_official_portrait.jpg", "examples/README.md"):
         assert needed in files
     assert not any(f.startswith(("tests/", "training/", "benchmarks/", ".cache/", ".venv/")) for f in files)

@@ -60,7 +60,7 @@ def test_push_is_one_commit_with_card_and_figures(folder, monkeypatch, caplog, c
     kinds = [c[0] for c in api.calls]
     assert kinds == ["create_repo", "create_branch", "upload_folder"]
     assert api.calls[0][2]["private"] is True and api.calls[2][2]["revision"] == "v1"
-    assert {"encoder.weights.h5", "config.json", "metrics.json", "README.md", "roc.png"} <= set(api.uploaded)
+    assert {"encoder.weights.h5", "encoder.tflite", "config.json", "metrics.json", "README.md", "roc.png"} <= set(api.uploaded)
 
     from huggingface_hub import ModelCard
 
