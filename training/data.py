@@ -155,8 +155,9 @@ class FaceSet:
         return FaceSet(self.crops[idx], tuple(self.paths[i] for i in idx), names, labels, self.fallback[idx])
 
 
-#: Names the extraction pipeline in crop caches, so that a cache made by another pipeline is rebuilt.
-PIPELINE = "blazeface-full-range/template-0.30/v2"
+#: Names the extraction pipeline in crop caches, so that a cache made by another pipeline is rebuilt
+#: (v3: the short-range fallback of facesim.detect and OpenCV JPEG decoding).
+PIPELINE = "blazeface-full+short-range/template-0.30/v3"
 
 
 def extract_one(path: str) -> tuple[np.ndarray, bool]:
