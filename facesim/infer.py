@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .dnn import thread_net
+
 __all__ = ["NumpyEncoder", "OpenCVEncoder"]
 
 #: Keras' BatchNormalization default epsilon.
@@ -77,26 +79,16 @@ class OpenCVEncoder:
     def __init__(self, config, path: str | Path):
         self.config = config
         self.path = str(path)
-        self._local = threading.local()
-        probe = self._net()  # read once now, so that a bad file fails at load time with its reason
+        probe = thread_net(self.path)  # read once now, so that a bad file fails at load time with its reason
         probe.setInput(np.zeros((1, 3, config.input_size, config.input_size), np.float32))
         out = probe.forward()
         if out.size != config.embedding_dim:
             raise ValueError(f"{Path(path).name} gives {out.size} outputs, config says {config.embedding_dim}")
 
-    def _net(self):
-        # cv2.dnn.Net keeps its buffers between calls and is not safe to share between threads.
-        net = getattr(self._local, "net", None)
-        if net is None:
-            import cv2
-
-            net = self._local.net = cv2.dnn.readNetFromTFLite(self.path)
-        return net
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Embeddings (N, embedding_dim), unit length, of float32 images (N, input, input, 3) in [0, 255]."""
         x = np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2))  # OpenCV wants NCHW
-        net = self._net()
+        net = thread_net(self.path)
         net.setInput(x)
         out = net.forward().reshape(len(x), -1)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)

@@ -30,9 +30,13 @@ def build_siamese(encoder: keras.Model) -> keras.Model:
     return keras.Model([a, p, n], [d_ap, d_an], name="siamese")
 
 
-def triplet_loss(d_ap, d_an, margin: float):
-    """Mean hinge max(d_ap - d_an + margin, 0) over triplets (FaceNet's loss on plain distances)."""
-    return ops.mean(ops.relu(d_ap - d_an + margin))
+def triplet_loss(d_ap, d_an, margin: float, valid=None):
+    """Mean hinge max(d_ap - d_an + margin, 0) over triplets (FaceNet's loss on plain distances).
+
+    `valid` (bool, optional) keeps only the rows that are real triplets (anchors with a positive).
+    """
+    hinge = ops.relu(d_ap - d_an + margin)
+    return ops.mean(hinge) if valid is None else masked_mean(hinge, valid)
 
 
 def pairwise_distances(emb):
@@ -142,7 +146,7 @@ class TripletTrainer(keras.Model):
             third = n // 3
             valid = ops.ones((third,), "bool")
             d_ap, d_an = self.distance(emb[:third], emb[third : 2 * third], emb[2 * third : 3 * third])
-        loss = masked_mean(ops.relu(d_ap - d_an + self.margin), valid)
+        loss = triplet_loss(d_ap, d_an, self.margin, valid)
         total = loss
         if self.cosface is not None and self.cosface_weight > 0:
             total = total + self.cosface_weight * self.cosface(emb, labels)

@@ -80,17 +80,20 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from facesim import FaceSimError
-    from facesim.model import Encoder, ModelConfig
+    from facesim.model import ModelConfig, build_encoder
 
     folder = Path(args.weights)
     try:
         config = ModelConfig.read(folder)
-        encoder = Encoder.load_from(config, folder / config.weights_file, runtime="numpy")
+        model = build_encoder(config)
+        model.load_weights(folder / config.weights_file)
     except FaceSimError as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 2
-    encoder.folder = folder
-    path = write_inference_file(folder, config, encoder.keras_model())
+    except (OSError, ValueError) as exc:  # a missing, unreadable or mismatched weights file
+        print(f"export failed: {folder / config.weights_file}: {exc}", file=sys.stderr)
+        return 2
+    path = write_inference_file(folder, config, model)
     with_inference(config, path).write(folder)
     print(f"wrote {path}")
     return 0
