@@ -94,7 +94,10 @@ EXAMPLES = [
     ("obama_A_2012_official_portrait.jpg", "obama_B_2009_joint_session_speech.jpg", "biden_B_2013_official_vp_portrait.jpg"),
     ("biden_B_2013_official_vp_portrait.jpg", "obama_C_2010_blue_room.jpg", "biden_A_2010_blue_room.jpg"),
     ("eileen_collins_nasa.png", "grace_hopper_usn_1984.jpg", "GROUP_obama_biden_2012_official_portrait.jpg"),
+    ("biden_A_2010_blue_room.jpg", "GROUP_obama_biden_2012_official_portrait.jpg", "obama_C_2010_blue_room.jpg"),
 ]
+#: What each example row must answer ("A", "B", "both" or "neither"); tests/test_app.py checks it.
+EXAMPLE_ANSWERS = ("A", "B", "neither", "A")
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Most photos a gallery search takes at once.
 MAX_GALLERY = 50
@@ -107,12 +110,12 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
     default_threshold = round(config.threshold if config.threshold is not None else 1.0, 3)
 
     @friendly_errors
-    def compare(anchor, candidate_a, candidate_b, threshold=None, face_anchor=1, face_a=1, face_b=1):
+    def compare(anchor, candidate_a, candidate_b, threshold=None, face_anchor=1, face_a=0, face_b=0):
         photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
         t0 = time.perf_counter()
         result = facesim.compare(
             *photos, weights=folder, threshold=float(threshold) if threshold is not None else None,
-            face_index=(_index(face_anchor), _index(face_a), _index(face_b)),
+            face_index=(_index(face_anchor), _index(face_a, auto=True), _index(face_b, auto=True)),
         )
         log.info("compare answered in %.0f ms", (time.perf_counter() - t0) * 1000)  # no image data in logs
         headline, gallery, details, data = render(result, (face_anchor, face_a, face_b))
@@ -122,11 +125,12 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         return headline, gallery, details, marked, data
 
     @friendly_errors
-    def explain(anchor, candidate_a, candidate_b, face_anchor=1, face_a=1, face_b=1):
+    def explain(anchor, candidate_a, candidate_b, face_anchor=1, face_a=0, face_b=0):
         photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
         out = []
         for k, (label, pick) in enumerate((("A", face_a), ("B", face_b)), 1):
-            x = facesim.explain(photos[0], photos[k], weights=folder, face_index=(_index(face_anchor), _index(pick)),
+            x = facesim.explain(photos[0], photos[k], weights=folder,
+                                face_index=(_index(face_anchor), _index(pick, auto=True)),
                                 names=("anchor", f"candidate {label}"))
             out += [(_heat(x.crop_a, x.heatmap_a), f"anchor vs {label} (distance {x.distance:.3f})"),
                     (_heat(x.crop_b, x.heatmap_b), f"candidate {label}")]
@@ -167,9 +171,11 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005, label="Same-person threshold "
                                       f"(distance; calibrated: {default_threshold})", elem_id="threshold")
                 with gr.Row():
-                    faces = [gr.Number(value=1, minimum=1, maximum=50, precision=0,
-                                       label=f"Face # in {label} (as numbered under 'Faces found')")
-                             for label in ("anchor", "candidate A", "candidate B")]
+                    faces = [gr.Number(value=1, minimum=1, maximum=50, precision=0, elem_id="face-anchor",
+                                       label="Face # in the anchor (as numbered under 'Faces found'; 1 = the clearest)")]
+                    faces += [gr.Number(value=0, minimum=0, maximum=50, precision=0, elem_id=f"face-{key}",
+                                        label=f"Face # in {label} (0 = the face most like the anchor's)")
+                              for key, label in (("a", "candidate A"), ("b", "candidate B"))]
             with gr.Row():
                 button = gr.Button("Compare", variant="primary", elem_id="compare")
                 explain_button = gr.Button("Explain: which regions decided?", elem_id="explain")
@@ -230,35 +236,43 @@ def _require(values, names) -> list[str]:
     return list(values)
 
 
-def _index(value) -> int:
+def _index(value, *, auto: bool = False) -> int | None:
+    """The 0-based face index of a face number (1 = the first); for a candidate (`auto`) 0 means "closest"."""
     try:
-        return max(0, int(value or 1) - 1)
+        number = int(value if value is not None else (0 if auto else 1))
     except (TypeError, ValueError):
         raise gr.Error("The face number must be a whole number (1 = the first face, as numbered under "
                        "'Faces found').") from None
+    if auto and number <= 0:
+        return None
+    return max(0, number - 1)
 
 
 def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     """Headline markdown, gallery of the three crops, details HTML (table + bar chart), JSON."""
     notes = []
-    for name, n, pick in (("anchor", r.anchor_faces_found, chosen[0]), ("candidate A", r.a.faces_found, chosen[1]),
-                          ("candidate B", r.b.faces_found, chosen[2])):
-        if n > 1:
-            which = "face 1 (the clearest)" if _index(pick) == 0 else f"face {_index(pick) + 1}"
-            notes.append(f"{n} faces found in the {name} photo, using {which}.")
+    if r.anchor_faces_found > 1:
+        which = "face 1 (the clearest)" if _index(chosen[0]) == 0 else f"face {_index(chosen[0]) + 1}"
+        notes.append(f"{r.anchor_faces_found} faces found in the anchor photo, using {which}.")
+    for name, c, pick in (("candidate A", r.a, chosen[1]), ("candidate B", r.b, chosen[2])):
+        if c.faces_found > 1:
+            how = "the one most like the anchor" if _index(pick, auto=True) is None else "as chosen"
+            notes.append(f"{c.faces_found} faces found in the {name} photo: compared with face {c.index + 1} "
+                         f"({how}).")
     for reason in dict.fromkeys(r.a.reasons + r.b.reasons):
         notes.append(f"Uncertain: {reason}.")
     headline = f"## {r.summary}\n" + "".join(f"- {n}\n" for n in notes)
     gallery = [(_show(r.anchor.crop), "Anchor"),
-               (_show(r.a.face.crop), f"A: {r.a.distance:.3f} ({r.a.verdict})"),
-               (_show(r.b.face.crop), f"B: {r.b.distance:.3f} ({r.b.verdict})")]
+               (_show(r.a.face.crop), f"A{_which(r.a)}: {r.a.distance:.3f} ({r.a.verdict})"),
+               (_show(r.b.face.crop), f"B{_which(r.b)}: {r.b.distance:.3f} ({r.b.verdict})")]
     rows = "".join(
-        f"<tr><td>{k}</td><td>{c.distance:.3f}</td><td>{c.probability:.0%}</td><td><b>{html.escape(c.verdict)}</b></td></tr>"
+        f"<tr><td>{k}</td><td>{c.index + 1} of {c.faces_found}</td><td>{c.distance:.3f}</td>"
+        f"<td>{c.probability:.0%}</td><td><b>{html.escape(c.verdict)}</b></td></tr>"
         for k, c in (("A", r.a), ("B", r.b))
     )
     bars = "".join(_bar(k, c.distance, r.threshold) for k, c in (("A", r.a), ("B", r.b)))
     details = (
-        "<table style='width:100%'><tr><th>candidate</th><th>distance</th><th>same-person probability</th>"
+        "<table style='width:100%'><tr><th>candidate</th><th>face</th><th>distance</th><th>same-person probability</th>"
         f"<th>verdict</th></tr>{rows}</table>"
         f"<p>threshold {r.threshold:.3f}: at or below it, the faces count as the same person.</p>"
         f"<div style='position:relative;margin-top:8px'>{bars}"
@@ -268,12 +282,18 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     return headline, gallery, details, r.to_dict()
 
 
+def _which(c) -> str:
+    return f" ({c.which})" if c.which else ""
+
+
 def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list]:
     """Headline, gallery of the ranked crops, table HTML, and JSON of a gallery search."""
     matches = [r for r in ranked if r.is_match]
     headline = (f"## {len(matches)} of {len(ranked)} photos show the anchor's person"
                 if matches else f"## None of the {len(ranked)} photos shows the anchor's person")
-    gallery = [(_show(r.face.crop), f"#{k} {names[r.index]}: {r.distance:.3f} ({r.verdict})")
+    gallery = [(_show(r.face.crop), f"#{k} {names[r.index]}"
+                f"{f' (face {r.face_used + 1} of {r.faces_found})' if r.faces_found > 1 else ''}: "
+                f"{r.distance:.3f} ({r.verdict})")
                for k, r in enumerate(ranked, 1) if r.face is not None]
     rows = []
     for k, r in enumerate(ranked, 1):
@@ -315,7 +335,7 @@ def _marked(path: str, faces, used) -> str:
 
 
 def _heat(crop: np.ndarray, heatmap: np.ndarray) -> str:
-    """The crop, 3x enlarged, with the heat map over it: red pulled the faces together, blue pushed apart."""
+    """The crop at 240 px with the heat map over it: red pulled the faces together, blue pushed apart."""
     scale = max(float(np.abs(heatmap).max()), 1e-6)
     h = heatmap / scale
     overlay = np.zeros(crop.shape, np.float32)
@@ -323,7 +343,7 @@ def _heat(crop: np.ndarray, heatmap: np.ndarray) -> str:
     overlay[..., 2] = np.clip(-h, 0, 1) * 255
     alpha = (np.abs(h) * 0.6)[..., None]
     mixed = (crop.astype(np.float32) * (1 - alpha) + overlay * alpha).astype(np.uint8)
-    return _save(Image.fromarray(np.repeat(np.repeat(mixed, 3, axis=0), 3, axis=1)))
+    return _save(Image.fromarray(mixed).resize((240, 240), Image.NEAREST if len(mixed) <= 80 else Image.BILINEAR))
 
 
 def _bar(label: str, distance: float, threshold: float) -> str:
@@ -337,13 +357,14 @@ _CROPS = Path(tempfile.mkdtemp(prefix="facesim-crops-"))
 
 
 def _show(crop: np.ndarray) -> str:
-    """The crop, 2x enlarged, as a PNG file of its own.
+    """The crop as the model saw it (small chips 2x enlarged), as a PNG file of its own.
 
     Gradio would cache a returned array under a name derived from its content and rewrite that file on every
     request, so two people comparing the same photo at once could read a half-written file; a uniquely named
     file is instead copied into the cache atomically.
     """
-    return _save(Image.fromarray(np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)))
+    k = 2 if crop.shape[0] < 120 else 1
+    return _save(Image.fromarray(np.repeat(np.repeat(crop, k, axis=0), k, axis=1)))
 
 
 def _save(image: Image.Image, suffix: str = ".png") -> str:

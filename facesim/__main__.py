@@ -32,14 +32,18 @@ def main(argv=None) -> int:
             r = compare(*args.photos, weights=args.weights, threshold=args.threshold)
             out = r.to_dict()
             text = (f"{r.headline}.\n"
-                    f"  A: distance {r.a.distance:.3f}  probability {r.a.probability:.2f}  {r.a.verdict}\n"
-                    f"  B: distance {r.b.distance:.3f}  probability {r.b.probability:.2f}  {r.b.verdict}\n"
+                    f"  A: distance {r.a.distance:.3f}  probability {r.a.probability:.2f}  {r.a.verdict}"
+                    f"{f'  ({r.a.which})' if r.a.which else ''}\n"
+                    f"  B: distance {r.b.distance:.3f}  probability {r.b.probability:.2f}  {r.b.verdict}"
+                    f"{f'  ({r.b.which})' if r.b.which else ''}\n"
                     f"  threshold {r.threshold:.3f}")
         else:
             v = verify(*args.photos, weights=args.weights, threshold=args.threshold)
             out = v.to_dict()
             text = (f"{'Same person' if v.is_match else 'Different people'} ({v.verdict}): distance "
                     f"{v.distance:.3f}, probability {v.probability:.2f}, threshold {v.threshold:.3f}")
+            if v.faces_found[1] > 1:
+                text += f"\n  photo B: face {v.face_used[1] + 1} of {v.faces_found[1]} (the one most like photo A's)"
             if v.reasons:
                 text += "\n  uncertain: " + "; ".join(v.reasons)
     except FaceSimError as exc:
@@ -84,8 +88,9 @@ def _rank(argv: list[str]) -> int:
             print(f"{k:3d}. {args.photos[r.index]}  -  {r.error}")
         else:
             why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+            face = f"  (face {r.face_used + 1} of {r.faces_found})" if r.faces_found > 1 else ""
             print(f"{k:3d}. {args.photos[r.index]}  distance {r.distance:.3f}  probability {r.probability:.2f}  "
-                  f"{r.verdict}{why}")
+                  f"{r.verdict}{why}{face}")
     return 0
 
 

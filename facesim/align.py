@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-__all__ = ["CROP_SIZE", "TEMPLATE", "similarity_transform", "alignment_matrix", "align", "center_crop", "warp_points"]
+__all__ = ["Chip", "DEFAULT_CHIP", "chip_matrix", "CROP_SIZE", "TEMPLATE", "similarity_transform", "alignment_matrix", "align", "center_crop", "warp_points"]
 
 #: Side, in pixels, of the aligned face crop. The encoder sees its central `input_size` square (64 px) after
 #: training jitter; the 8 px margin is what scale and shift augmentation moves into view.
@@ -22,6 +23,28 @@ TEMPLATE = np.array([
     [0.500, 0.582],  # nose tip
     [0.500, 0.734],  # mouth centre
 ], np.float64)
+
+
+@dataclass(frozen=True)
+class Chip:
+    """The aligned crop an encoder was trained on; each architecture module defines its own.
+
+    Attributes:
+        size: side in pixels.
+        template: (4, 2) where the right eye, left eye, nose tip and mouth centre land, as fractions of `size`.
+        fit: "level" levels the eyes exactly and fits scale and shift by least squares (the small CNN's
+            crop); "similarity" fits rotation, scale and shift to all four points by least squares
+            (dlib's chip, whose own landmarks are not BlazeFace's).
+    """
+
+    size: int
+    template: np.ndarray = field(repr=False, compare=False)
+    fit: str = "level"
+
+    @property
+    def key(self) -> str:
+        """Names the chip in caches of extracted crops."""
+        return f"{self.fit}-{self.size}-" + ",".join(f"{v:.4f}" for v in np.asarray(self.template).ravel())
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -50,7 +73,7 @@ def warp_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     return p @ m[:, :2].T + m[:, 2]
 
 
-def align(image: np.ndarray, keypoints: np.ndarray, *, size: int = CROP_SIZE) -> np.ndarray:
+def align(image: np.ndarray, keypoints: np.ndarray, *, size: int = CROP_SIZE, chip: Chip | None = None) -> np.ndarray:
     """The aligned crop of one face: eyes, nose and mouth moved onto `TEMPLATE` by one similarity warp.
 
     On big photos the face is first shrunk with area averaging (no aliasing), then warped once.
@@ -58,15 +81,25 @@ def align(image: np.ndarray, keypoints: np.ndarray, *, size: int = CROP_SIZE) ->
     Args:
         image: RGB uint8 array (H, W, 3), the full-resolution photo.
         keypoints: (>=4, 2) detector keypoints (right eye, left eye, nose tip, mouth centre, ...) in pixels.
-        size: side of the crop.
+        size: side of the crop (the small CNN's template).
+        chip: the encoder's chip (size, template, fit); overrides `size`.
 
     Returns:
         RGB uint8 array (size, size, 3).
     """
-    return _warp(image, alignment_matrix(keypoints, size=size), size)
+    chip = chip or Chip(size, TEMPLATE, "level")
+    return _warp(image, chip_matrix(keypoints, chip), chip.size)
 
 
-def alignment_matrix(keypoints: np.ndarray, *, size: int = CROP_SIZE) -> np.ndarray:
+def chip_matrix(keypoints: np.ndarray, chip: Chip) -> np.ndarray:
+    """The (2, 3) warp from photo pixels to `chip` for a face's (>=4, 2) keypoints."""
+    template = np.asarray(chip.template, np.float64) * chip.size
+    if chip.fit == "similarity":
+        return similarity_transform(np.asarray(keypoints, np.float64)[:4], template)
+    return alignment_matrix(keypoints, size=chip.size, template=template / chip.size)
+
+
+def alignment_matrix(keypoints: np.ndarray, *, size: int = CROP_SIZE, template: np.ndarray = TEMPLATE) -> np.ndarray:
     """The (2, 3) similarity warp from photo pixels to the crop that `align` uses.
 
     The rotation levels the eyes exactly (the eye line is the most reliable direction on a turned face);
@@ -74,7 +107,7 @@ def alignment_matrix(keypoints: np.ndarray, *, size: int = CROP_SIZE) -> np.ndar
     whose eyes look closer together, is not blown up.
     """
     src = np.asarray(keypoints, np.float64)[:4]
-    dst = TEMPLATE * size
+    dst = np.asarray(template) * size
     eye = src[1] - src[0]
     angle = math.atan2(eye[1], eye[0])
     c, s_ = math.cos(-angle), math.sin(-angle)
@@ -110,7 +143,8 @@ def _warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def center_crop(image: np.ndarray, *, fraction: float = 0.46, size: int = CROP_SIZE) -> np.ndarray:
+def center_crop(image: np.ndarray, *, fraction: float = 0.46, size: int = CROP_SIZE,
+                chip: Chip | None = None) -> np.ndarray:
     """PROTOCOL.md A's fallback when no face is found: the template placed on the image's central square.
 
     The eyes of the template are put where a centred face of width `fraction` x the shorter side has them.
@@ -120,5 +154,11 @@ def center_crop(image: np.ndarray, *, fraction: float = 0.46, size: int = CROP_S
     eye_gap = side * 0.45
     cx, cy = w / 2.0, h / 2.0
     src = np.array([[cx - eye_gap / 2, cy - side * 0.15], [cx + eye_gap / 2, cy - side * 0.15]])
-    m = similarity_transform(src, TEMPLATE[:2] * size)
+    template = TEMPLATE if chip is None else np.asarray(chip.template)
+    size = size if chip is None else chip.size
+    m = similarity_transform(src, template[:2] * size)
     return _warp(image, m, size)
+
+
+#: The small CNN's chip (the default of `align` without a chip).
+DEFAULT_CHIP = Chip(CROP_SIZE, TEMPLATE, "level")

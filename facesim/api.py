@@ -11,7 +11,7 @@ from typing import Literal, Union
 
 import numpy as np
 
-from .align import align
+from .align import DEFAULT_CHIP, Chip, align
 from .detect import detect
 from .errors import FaceSimError, WeightsError
 from .image import ImageSource, load_image
@@ -58,7 +58,9 @@ class Verification:
             face is of too low quality to trust (then `reasons` says why).
         reasons: why the verdict is "uncertain", in words ("photo A: face too small"); empty otherwise.
         face_a, face_b: the faces compared.
-        faces_found: how many faces each photo had (the best is used unless chosen otherwise).
+        faces_found: how many faces each photo had.
+        face_used: which face of each photo was compared (0-based, as `extract_faces` orders them): photo A's
+            clearest face, and the face of photo B closest to it, unless chosen otherwise.
     """
 
     distance: float
@@ -70,12 +72,13 @@ class Verification:
     face_b: Face = field(repr=False)
     faces_found: tuple[int, int] = (1, 1)
     reasons: tuple[str, ...] = ()
+    face_used: tuple[int, int] = (0, 0)
 
     def to_dict(self) -> dict:
-        """The answer as plain JSON-ready values (no images)."""
+        """The answer as plain JSON-ready values (no images); faces are numbered from 1."""
         return {"is_match": self.is_match, "distance": self.distance, "probability": self.probability,
                 "verdict": self.verdict, "reasons": list(self.reasons), "threshold": self.threshold,
-                "faces_found": list(self.faces_found),
+                "faces_found": list(self.faces_found), "face_used": [i + 1 for i in self.face_used],
                 "quality": {"A": self.face_a.quality.to_dict(), "B": self.face_b.quality.to_dict()}}
 
 
@@ -91,15 +94,22 @@ class Candidate:
     reasons: tuple[str, ...] = ()
     #: Every face of the photo, best first (the one used is `face`).
     faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
+    #: Which of `faces` was compared (0-based): the one closest to the anchor's face unless one was chosen.
+    index: int = 0
 
     @property
     def faces_found(self) -> int:
         return len(self.faces)
 
+    @property
+    def which(self) -> str:
+        """The face used, in words: "face 2 of 3" (empty for a photo with one face)."""
+        return f"face {self.index + 1} of {self.faces_found}" if self.faces_found > 1 else ""
+
     def to_dict(self) -> dict:
         return {"distance": self.distance, "probability": self.probability, "is_match": self.is_match,
                 "verdict": self.verdict, "reasons": list(self.reasons), "faces_found": self.faces_found,
-                "quality": self.face.quality.to_dict()}
+                "face_used": self.index + 1, "quality": self.face.quality.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -133,11 +143,13 @@ class Comparison:
 
     @property
     def summary(self) -> str:
-        """The verdict in one sentence, without the reasons for uncertainty."""
+        """The verdict in one sentence, without the reasons for uncertainty (naming the face of a group photo)."""
+        a = f" ({self.a.which})" if self.a.which and self.a.is_match else ""
+        b = f" ({self.b.which})" if self.b.which and self.b.is_match else ""
         return {
-            "A": "Candidate A is the same person as the anchor",
-            "B": "Candidate B is the same person as the anchor",
-            "both": "Both candidates are the same person as the anchor",
+            "A": f"Candidate A{a} is the same person as the anchor",
+            "B": f"Candidate B{b} is the same person as the anchor",
+            "both": f"Both candidates{a}{b} are the same person as the anchor",
             "neither": "Neither candidate is the same person as the anchor",
         }[self.matches]
 
@@ -148,7 +160,7 @@ class Comparison:
         return f"{self.summary} (uncertain: {'; '.join(reasons)})" if reasons else self.summary
 
 
-def extract_faces(image: ImageSource, *, name: str | None = None) -> list[Face]:
+def extract_faces(image: ImageSource, *, name: str | None = None, weights: Weights = None) -> list[Face]:
     """Every face in a photo, best first, each aligned and cropped for the encoder.
 
     "Best" weighs the detector's score and the face's size together, so a big patterned shirt does not
@@ -157,6 +169,7 @@ def extract_faces(image: ImageSource, *, name: str | None = None) -> list[Face]:
     Args:
         image: file path, image bytes, or RGB uint8 array (H, W, 3).
         name: how error messages name this input.
+        weights: the model whose chip the crops are cut for (see `embed`).
 
     Returns:
         A list of `Face` (box, score, keypoints, quality, aligned RGB uint8 crop), best first.
@@ -165,15 +178,15 @@ def extract_faces(image: ImageSource, *, name: str | None = None) -> list[Face]:
         FaceSimError: the image cannot be loaded (see `load_image`), or NoFaceFoundError.
     """
     label = name or (Path(image).name if isinstance(image, (str, Path)) else "image")
-    return faces_in(load_image(image, name=label), name=label)
+    return faces_in(load_image(image, name=label), name=label, chip=load_encoder(weights).config.chip)
 
 
-def faces_in(pixels: np.ndarray, *, name: str = "image") -> list[Face]:
-    """`extract_faces` on an already loaded RGB uint8 array (H, W, 3)."""
+def faces_in(pixels: np.ndarray, *, name: str = "image", chip: Chip = DEFAULT_CHIP) -> list[Face]:
+    """`extract_faces` on an already loaded RGB uint8 array (H, W, 3), cut for `chip`."""
     out = []
     h, w = pixels.shape[:2]
     for d in detect(pixels, name=name):
-        crop = align(pixels, d.keypoints)
+        crop = align(pixels, d.keypoints, chip=chip)
         x, y, bw, bh = d.box
         x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
         x1, y1 = min(w, int(round(x + bw))), min(h, int(round(y + bh)))
@@ -196,43 +209,60 @@ def embed(faces: Face | Sequence[Face], *, weights: Weights = None) -> np.ndarra
     faces = [faces] if isinstance(faces, Face) else list(faces)
     if not faces:
         return np.zeros((0, encoder.config.embedding_dim), np.float32)
-    return encoder.embed_crops(np.stack([f.crop for f in faces]))
+    crops = np.stack([f.crop for f in faces])
+    if crops.shape[1] != encoder.config.crop_size:
+        raise WeightsError(f"these faces were cut for another model ({crops.shape[1]} px crops; this one takes "
+                           f"{encoder.config.crop_size} px): extract them with extract_faces(..., weights=) of the "
+                           "same model", input_name="faces")
+    return encoder.embed_crops(crops)
 
 
 def verify(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = None,
-           threshold: float | None = None, face_index: tuple[int, int] = (0, 0)) -> Verification:
+           threshold: float | None = None, face_index: tuple[int, int | None] = (0, None)) -> Verification:
     """Are two photos the same person? (1:1 check.)
+
+    Photo A's clearest face is compared with every face of photo B, and the closest one is used: "is A's
+    person in photo B?" (a group photo as B works).
 
     Args:
         image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `embed`).
         threshold: override the calibrated distance threshold.
-        face_index: which face of each photo to use (0 = the best, as `extract_faces` orders them).
+        face_index: which face of each photo to use (0 = the clearest, as `extract_faces` orders them;
+            None for photo B: the face closest to photo A's).
 
     Raises:
         FaceSimError: a photo is not a usable image or holds no face; the message names "photo A"/"photo B".
     """
     encoder = load_encoder(weights)
-    (fa, all_a), (fb, all_b) = _pick(image_a, "photo A", face_index[0]), _pick(image_b, "photo B", face_index[1])
-    e = encoder.embed_crops(np.stack([fa.crop, fb.crop]))
+    chip = encoder.config.chip
+    (fa, all_a), (_, all_b) = (_pick(image_a, "photo A", face_index[0], chip),
+                               _pick(image_b, "photo B", face_index[1], chip))
+    e = encoder.embed_crops(np.stack([fa.crop] + [f.crop for f in all_b]))
+    k, d = _closest(e[0], e[1:], face_index[1])
+    fb = all_b[k]
     thr = _threshold(encoder, threshold)
-    d = float(np.linalg.norm(e[0] - e[1]))
     reasons = _reasons(encoder, d, thr, ("photo A", fa), ("photo B", fb))
     return Verification(distance=d, threshold=thr, is_match=d <= thr, probability=_probability(encoder, d),
                         verdict=_verdict(d, thr, reasons), face_a=fa, face_b=fb, faces_found=(len(all_a), len(all_b)),
-                        reasons=reasons)
+                        reasons=reasons, face_used=(all_a.index(fa) if face_index[0] is None else face_index[0], k))
 
 
 def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSource, *,
             weights: Weights = None, threshold: float | None = None,
-            face_index: tuple[int, int, int] = (0, 0, 0)) -> Comparison:
+            face_index: tuple[int, int | None, int | None] = (0, None, None)) -> Comparison:
     """Which candidate shows the anchor's person: A, B, both or neither?
+
+    The anchor's clearest face is compared with every face of each candidate photo (one batch), and each
+    candidate is answered by its face closest to the anchor's: "is the anchor's person in this photo?",
+    so a group photo works as a candidate. `Candidate.index` says which face that was.
 
     Args:
         anchor, candidate_a, candidate_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `embed`).
         threshold: override the calibrated distance threshold.
-        face_index: which face of each photo to use (0 = the best, as `extract_faces` orders them).
+        face_index: which face of each photo to use (0 = the clearest, as `extract_faces` orders them);
+            None for a candidate: its face closest to the anchor's.
 
     Returns:
         A `Comparison` with both distances, calibrated probabilities, per-candidate verdicts, the faces
@@ -243,23 +273,34 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
             "candidate A" or "candidate B".
     """
     encoder = load_encoder(weights)
+    chip = encoder.config.chip
+    names = ("anchor", "candidate A", "candidate B")
+    anchor_index = 0 if face_index[0] is None else face_index[0]
     # The three photos are decoded and searched in parallel (Pillow and OpenCV release the GIL).
-    picked = list(_pool().map(_pick, (anchor, candidate_a, candidate_b), ("anchor", "candidate A", "candidate B"),
-                              face_index))
-    e = encoder.embed_crops(np.stack([f.crop for f, _ in picked]))
+    picked = list(_pool().map(_pick, (anchor, candidate_a, candidate_b), names,
+                              (anchor_index, face_index[1], face_index[2]), (chip,) * 3))
+    faces_a, faces_b = picked[1][1], picked[2][1]
+    e = encoder.embed_crops(np.stack([picked[0][0].crop] + [f.crop for f in faces_a + faces_b]))
     thr = _threshold(encoder, threshold)
     cands = []
-    for k in (1, 2):
-        d = float(np.linalg.norm(e[0] - e[k]))
-        name = ("candidate A", "candidate B")[k - 1]
-        reasons = _reasons(encoder, d, thr, ("anchor", picked[0][0]), (name, picked[k][0]), pair=name)
+    for k, (name, faces, rows) in enumerate(((names[1], faces_a, e[1 : 1 + len(faces_a)]),
+                                             (names[2], faces_b, e[1 + len(faces_a) :]))):
+        i, d = _closest(e[0], rows, face_index[k + 1])
+        reasons = _reasons(encoder, d, thr, ("anchor", picked[0][0]), (name, faces[i]), pair=name)
         cands.append(Candidate(distance=d, probability=_probability(encoder, d), is_match=d <= thr,
-                               verdict=_verdict(d, thr, reasons), face=picked[k][0], faces=picked[k][1],
+                               verdict=_verdict(d, thr, reasons), face=faces[i], faces=faces, index=i,
                                reasons=reasons))
     a, b = cands
     matches = {(True, True): "both", (True, False): "A", (False, True): "B", (False, False): "neither"}
     return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces=picked[0][1], a=a, b=b,
                       matches=matches[(a.is_match, b.is_match)])
+
+
+def _closest(anchor: np.ndarray, rows: np.ndarray, index: int | None) -> tuple[int, float]:
+    """The row of `rows` nearest `anchor` (or row `index` when one was chosen) and its distance."""
+    d = np.linalg.norm(rows - anchor[None], axis=1)
+    i = int(np.argmin(d)) if index is None else index
+    return i, float(d[i])
 
 
 @dataclass(frozen=True)
@@ -271,9 +312,10 @@ class Ranked:
         distance: distance to the anchor's face (None when the photo could not be used).
         probability: calibrated same-person probability (None when the photo could not be used).
         verdict: "match", "no match", "uncertain", or "error" when the photo could not be used.
-        face: the face used (None when the photo could not be used).
+        face: the face used: the photo's face closest to the anchor's (None when the photo could not be used).
         is_match: distance <= threshold (False when the photo could not be used).
         faces_found: how many faces the photo had (0 when none).
+        face_used: which of them was used (0-based, as `extract_faces` orders them).
         reasons: why the verdict is "uncertain" (see `Verification.reasons`).
         error: why the photo could not be used ("no face found", "not an image", ...), else None.
     """
@@ -288,11 +330,12 @@ class Ranked:
     error: str | None = None
 
     is_match: bool = False
+    face_used: int = 0
 
     def to_dict(self) -> dict:
         return {"index": self.index, "distance": self.distance, "probability": self.probability,
-                "is_match": self.is_match,
-                "verdict": self.verdict, "reasons": list(self.reasons), "faces_found": self.faces_found,
+                "is_match": self.is_match, "verdict": self.verdict, "reasons": list(self.reasons),
+                "faces_found": self.faces_found, "face_used": self.face_used + 1 if self.face is not None else None,
                 "error": self.error, "quality": self.face.quality.to_dict() if self.face is not None else None}
 
 
@@ -301,7 +344,8 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
          on_progress: Callable[[int, int], None] | None = None) -> list[Ranked]:
     """Which of these photos show the anchor's person? A gallery search, best match first.
 
-    Each photo is decoded and searched once (in parallel) and all faces are embedded in one batch. A photo
+    Each photo is decoded and searched once (in parallel) and all faces are embedded in one batch; each
+    photo is ranked by its face closest to the anchor's (a group photo is found by any face). A photo
     that cannot be used (not an image, no face) is reported in its item, ranked last, instead of failing
     the whole search.
 
@@ -322,12 +366,13 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
     encoder = load_encoder(weights)
     thr = _threshold(encoder, threshold)
     names = list(names) if names is not None else [f"photo {i + 1}" for i in range(len(photos))]
-    anchor_face, _ = _pick(anchor, "anchor", 0)
+    chip = encoder.config.chip
+    anchor_face, _ = _pick(anchor, "anchor", 0, chip)
 
     def attempt(item):
         image, name = item
         try:
-            return _pick(image, name, 0)
+            return _pick(image, name, 0, chip)
         except FaceSimError as exc:
             return exc
 
@@ -337,14 +382,16 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
         if on_progress is not None:
             on_progress(len(picked), len(photos))
     usable = [i for i, r in enumerate(picked) if not isinstance(r, FaceSimError)]
-    e = encoder.embed_crops(np.stack([anchor_face.crop] + [picked[i][0].crop for i in usable]))
-    out = []
-    for k, i in enumerate(usable, 1):
-        face, n = picked[i][0], len(picked[i][1])
-        d = float(np.linalg.norm(e[0] - e[k]))
+    e = encoder.embed_crops(np.stack([anchor_face.crop] + [f.crop for i in usable for f in picked[i][1]]))
+    out, row = [], 1
+    for i in usable:
+        faces = picked[i][1]
+        k, d = _closest(e[0], e[row : row + len(faces)], None)
+        row += len(faces)
+        face = faces[k]
         reasons = _reasons(encoder, d, thr, ("anchor", anchor_face), (names[i], face), pair=names[i])
         out.append(Ranked(index=i, distance=d, probability=_probability(encoder, d), verdict=_verdict(d, thr, reasons),
-                          face=face, faces_found=n, reasons=reasons, is_match=d <= thr))
+                          face=face, faces_found=len(faces), reasons=reasons, is_match=d <= thr, face_used=k))
     out.sort(key=lambda r: r.distance)
     for i, r in enumerate(picked):
         if isinstance(r, FaceSimError):
@@ -359,9 +406,13 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=3, thread_name_prefix="facesim-extract")
 
 
-def _pick(image: ImageSource, name: str, index: int) -> tuple[Face, tuple[Face, ...]]:
-    """The face at `index` of a photo, and all its faces (best first)."""
-    faces = tuple(extract_faces(image, name=name))
+def _pick(image: ImageSource, name: str, index: int | None,
+          chip: Chip = DEFAULT_CHIP) -> tuple[Face, tuple[Face, ...]]:
+    """The face at `index` of a photo (the clearest when None), and all its faces (best first)."""
+    label = name or "image"
+    faces = tuple(faces_in(load_image(image, name=label), name=label, chip=chip))
+    if index is None:
+        return faces[0], faces
     if not 0 <= index < len(faces):
         raise FaceSimError(f"face {index + 1} was asked for, but the photo has {len(faces)} face(s)",
                            input_name=name)

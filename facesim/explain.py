@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .api import Weights, _pick
+from .api import Weights, _closest, _pick
 from .image import ImageSource
 from .model import load_encoder
 
@@ -40,7 +40,7 @@ class Explanation:
 
 
 def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = None,
-            face_index: tuple[int, int] = (0, 0), names: tuple[str, str] = ("photo A", "photo B")) -> Explanation:
+            face_index: tuple[int, int | None] = (0, None), names: tuple[str, str] = ("photo A", "photo B")) -> Explanation:
     """Occlusion sensitivity of a pair: hide each region of one face in turn and see how the distance moves.
 
     A grey square (`PATCH` pixels, every `STRIDE` pixels) covers part of face A, all covered versions are
@@ -51,7 +51,8 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
     Args:
         image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
         weights: the model (see `facesim.embed`).
-        face_index: which face of each photo to use (0 = the best).
+        face_index: which face of each photo to use (0 = the clearest; None for photo B: its face closest to
+            photo A's, as `compare` chooses it).
         names: how error messages name the two photos.
 
     Returns:
@@ -61,9 +62,11 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
         FaceSimError: a photo is not a usable image or holds no face (the message starts with its name).
     """
     encoder = load_encoder(weights)
-    (fa, _), (fb, _) = _pick(image_a, names[0], face_index[0]), _pick(image_b, names[1], face_index[1])
-    e = encoder.embed_crops(np.stack([fa.crop, fb.crop]))
-    distance = float(np.linalg.norm(e[0] - e[1]))
+    chip = encoder.config.chip
+    (fa, _), (_, faces_b) = _pick(image_a, names[0], face_index[0], chip), _pick(image_b, names[1], face_index[1], chip)
+    e = encoder.embed_crops(np.stack([fa.crop] + [f.crop for f in faces_b]))
+    k, distance = _closest(e[0], e[1:], face_index[1])
+    fb = faces_b[k]
     plain = encoder.embed_crops(np.stack([fa.crop, fb.crop]), flip=False)  # the maps' own baseline
     base = float(np.linalg.norm(plain[0] - plain[1]))
     heat_a = occlusion_map(encoder, fa.crop, plain[1], base)
@@ -76,17 +79,18 @@ def occlusion_map(encoder, crop: np.ndarray, other: np.ndarray, distance: float)
     """Per pixel of `crop`, the mean change of its distance to embedding `other` when that pixel is hidden."""
     size, inp = encoder.config.crop_size, encoder.config.input_size
     off = (size - inp) // 2
-    starts = list(range(off, off + inp - PATCH + 1, STRIDE))
+    patch, stride = round(PATCH * inp / 64), round(STRIDE * inp / 64)  # the same 7x7 grid at any input size
+    starts = list(range(off, off + inp - patch + 1, stride))
     fill = crop[off : off + inp, off : off + inp].reshape(-1, 3).mean(0).astype(np.uint8)
     batch = np.repeat(crop[None], len(starts) ** 2, axis=0)
     boxes = [(y, x) for y in starts for x in starts]
     for k, (y, x) in enumerate(boxes):
-        batch[k, y : y + PATCH, x : x + PATCH] = fill
+        batch[k, y : y + patch, x : x + patch] = fill
     emb = encoder.embed_crops(batch, flip=False)
     delta = np.linalg.norm(emb - other[None], axis=1) - distance
     total = np.zeros((size, size), np.float64)
     count = np.zeros((size, size), np.float64)
     for (y, x), dv in zip(boxes, delta):
-        total[y : y + PATCH, x : x + PATCH] += dv
-        count[y : y + PATCH, x : x + PATCH] += 1
+        total[y : y + patch, x : x + patch] += dv
+        count[y : y + patch, x : x + patch] += 1
     return np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)

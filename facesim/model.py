@@ -59,6 +59,9 @@ class ModelConfig:
     they are None until a model has been evaluated.
     """
 
+    #: Which network: "cnn" (the small CNN trained here from scratch, `facesim.cnn`) or "dlib_resnet" (dlib's
+    #: face ResNet ported to Keras and fine-tuned here, `facesim.dlib_resnet`). Each knows its chip.
+    architecture: str = "cnn"
     input_size: int = 64
     crop_size: int = 80
     widths: tuple[int, ...] = (32, 64, 128, 160)
@@ -130,35 +133,50 @@ class ModelConfig:
     def with_(self, **changes) -> ModelConfig:
         return replace(self, **changes)
 
+    @classmethod
+    def for_architecture(cls, architecture: str, **changes) -> ModelConfig:
+        """The default config of an architecture ("cnn" or "dlib_resnet"), with `changes`."""
+        if architecture == "dlib_resnet":
+            from . import dlib_resnet
+
+            base = dict(architecture=architecture, input_size=dlib_resnet.CHIP_SIZE, crop_size=dlib_resnet.CHIP_SIZE,
+                        widths=(), embedding_dim=128, head="gap", dropout=0.0, flip_tta=False)
+        elif architecture == "cnn":
+            base = {}
+        else:
+            raise WeightsError(f"unknown architecture {architecture!r}", input_name="weights")
+        return cls(**{**base, **changes})
+
+    @property
+    def chip(self):
+        """The aligned crop this encoder was trained on (`facesim.align.Chip`): size, template, fit."""
+        from .align import Chip
+
+        if self.architecture == "dlib_resnet":
+            from . import dlib_resnet
+
+            return Chip(self.crop_size, dlib_resnet.TEMPLATE, fit="similarity")
+        from . import cnn
+
+        return Chip(self.crop_size, cnn.TEMPLATE, fit="level")
+
 
 def build_encoder(config: ModelConfig):
-    """Build the encoder network described by `config` (fresh, untrained weights).
+    """Build the Keras network `config.architecture` names, with fresh weights (load weights into it).
 
-    A plain strided CNN: per stage two 3x3 convolutions (the second with stride 2), batch norm and ReLU;
-    then flatten (or global average pooling, `head="gap"`), dropout, a dense projection and L2
-    normalisation. Inputs are RGB in [0, 255] of shape
-    (input_size, input_size, 3); outputs are unit vectors of `embedding_dim` float32.
+    "cnn": `facesim.cnn.build` (the small CNN trained here, outputs unit vectors); "dlib_resnet":
+    `facesim.dlib_resnet.build` (dlib's ResNet, outputs raw descriptors that `Encoder` normalises).
+    Inputs are RGB in [0, 255] of shape (input_size, input_size, 3).
     """
-    import keras
-    from keras import layers
+    if config.architecture == "dlib_resnet":
+        from . import dlib_resnet
 
-    inputs = keras.Input((config.input_size, config.input_size, 3), name="face")
-    x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    for i, width in enumerate(config.widths):
-        for j, stride in enumerate((1, 2)):
-            x = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False,
-                              name=f"stage{i}_conv{j}")(x)
-            x = layers.BatchNormalization(name=f"stage{i}_bn{j}")(x)
-            x = layers.ReLU(name=f"stage{i}_relu{j}")(x)
-    if config.head == "gap":
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
-    else:
-        x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
-    x = layers.Dense(config.embedding_dim, name="project", dtype="float32")(x)
-    x = layers.BatchNormalization(name="project_bn", dtype="float32")(x)
-    outputs = layers.UnitNormalization(name="l2_normalize", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name="facesim_encoder")
+        return dlib_resnet.build(config)
+    if config.architecture == "cnn":
+        from . import cnn
+
+        return cnn.build(config)
+    raise WeightsError(f"unknown architecture {config.architecture!r}", input_name="weights")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -220,6 +238,10 @@ class Encoder:
         graph = weights.parent / config.inference_file if config.inference_file else None
         if runtime == "auto":
             runtime = "opencv" if graph is not None else "numpy"
+        if runtime == "numpy" and config.architecture != "cnn":
+            raise WeightsError(f"{config.architecture} runs only through its exported graph: config.json names no "
+                               f"inference file (python -m training.tflite --weights {weights.parent})",
+                               input_name="weights")
         if runtime == "opencv" and (graph is None or not graph.is_file()):
             raise WeightsError(f"{graph or 'the inference file'} is missing (python -m training.tflite --weights "
                                f"{weights.parent})", input_name="weights")

@@ -25,6 +25,8 @@ MIN_SHARPNESS = 0.05
 MAX_YAW = 50.0
 #: Detector score below this: perhaps not a face at all, or heavily occluded.
 MIN_SCORE = 0.65
+#: Side at which sharpness is measured (larger chips are shrunk to it first).
+SHARPNESS_SIDE = 80
 #: Share of the face box outside the photo beyond which the face is cut off.
 MAX_OUTSIDE = 0.25
 
@@ -96,6 +98,8 @@ def assess(image: np.ndarray, detection: Detection, crop: np.ndarray) -> Quality
     unit = eye_vec / max(eye_distance, 1e-6)
     offset = float(np.dot(nose - (right_eye + left_eye) / 2, unit))
     yaw = math.degrees(math.asin(max(-1.0, min(1.0, offset / max(0.6 * eye_distance, 1e-6)))))
+    if crop.shape[0] > SHARPNESS_SIDE:  # the rule was set on 80 px crops: measure at that scale
+        crop = cv2.resize(crop, (SHARPNESS_SIDE, SHARPNESS_SIDE), interpolation=cv2.INTER_AREA)
     c = crop.shape[0]
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float64)[c // 10 : c - c // 10, c // 10 : c - c // 10]
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var() / max(grey.var(), 1e-6))

@@ -26,7 +26,8 @@ def test_verdict_a_b_and_neither(trio):
     compare = handler()
     head, gallery, details, marked, data = compare(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
     assert data["matches"] == "A" and "Candidate A is the same person" in head
-    assert len(gallery) == 3 and all(np.asarray(Image.open(img)).shape == (160, 160, 3) for img, _ in gallery)
+    size = app.facesim.load_encoder().config.crop_size  # the crops as the model saw them
+    assert len(gallery) == 3 and all(np.asarray(Image.open(img)).shape == (size, size, 3) for img, _ in gallery)
     assert "threshold" in details and f"{data['A']['distance']:.3f}" in details
     assert len(marked) == 3 and all(Image.open(img).size == (250, 250) for img, _ in marked)
     assert compare(str(trio["anchor"]), str(trio["other"]), str(trio["same"]))[-1]["matches"] == "B"
@@ -45,13 +46,14 @@ def test_several_faces_are_reported_and_selectable(trio, tmp_path):
     canvas.save(group)
     compare = handler()
     head, _, _, marked, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
-    assert "2 faces found in the candidate A photo, using face 1" in head and data["matches"] in ("A", "both")
+    assert "2 faces found in the candidate A photo: compared with face 1 (the one most like the anchor)" in head
+    assert data["matches"] in ("A", "both") and data["A"]["face_used"] == 1
     assert marked[1][1] == "A: 2 face(s)"
     # The marked photo shows two boxes: the face used in green, the other in yellow.
     pix = np.asarray(Image.open(marked[1][0]).convert("RGB")).reshape(-1, 3)
     assert (np.abs(pix - (29, 185, 84)).sum(1) < 30).sum() > 100 and (np.abs(pix - (255, 204, 0)).sum(1) < 30).sum() > 50
     head2, _, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
-    assert "using face 2" in head2
+    assert "compared with face 2 (as chosen)" in head2 and data2["A"]["face_used"] == 2
     assert data2["A"]["distance"] == pytest.approx(data["B"]["distance"], abs=0.05)  # face 2 is the other person
 
 

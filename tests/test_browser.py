@@ -109,3 +109,50 @@ def test_gallery_tab_ranks_the_same_person_first(page):
     page.screenshot(path=str(SHOTS / "screenshot-gallery.png"), full_page=True)
     assert (SHOTS / "screenshot-gallery.png").stat().st_size > 10_000
     assert not page.outside, f"the page fetched from the internet: {page.outside[:5]}"
+
+
+def _fake_camera_file(photo: Path, path: Path, frames: int = 10) -> Path:
+    """A Y4M video (what Chromium's fake camera plays) of an example photo centred in a 640x480 frame."""
+    import cv2
+    import numpy as np
+
+    img = Image.open(photo).convert("RGB")
+    img.thumbnail((640, 480))
+    frame = Image.new("RGB", (640, 480), (200, 200, 200))
+    frame.paste(img, ((640 - img.width) // 2, (480 - img.height) // 2))
+    yuv = cv2.cvtColor(np.asarray(frame), cv2.COLOR_RGB2YUV_I420).tobytes()
+    with open(path, "wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv)
+    return path
+
+
+def test_webcam_capture_as_the_anchor(page_url, tmp_path):
+    """Chromium's fake camera shows an example portrait; it is captured as the anchor and compared."""
+    from playwright.sync_api import sync_playwright
+
+    video = _fake_camera_file(ROOT / "examples" / "obama_A_2012_official_portrait.jpg", tmp_path / "camera.y4m")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+        try:
+            pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+            pg.goto(page_url, wait_until="domcontentloaded")
+            anchor = pg.locator("#photo-anchor")
+            anchor.get_by_role("button", name="Capture from camera").click()
+            anchor.locator("video").wait_for(timeout=30_000)
+            pg.wait_for_function("() => { const v = document.querySelector('#photo-anchor video');"
+                                 " return v && v.videoWidth > 0 && v.readyState >= 2; }", timeout=30_000)
+            anchor.locator(".capture-button").click()
+            anchor.locator("img").first.wait_for(timeout=30_000)
+            _upload(pg, "a", ROOT / "examples" / "obama_B_2009_joint_session_speech.jpg")
+            _upload(pg, "b", ROOT / "examples" / "biden_B_2013_official_vp_portrait.jpg")
+            pg.locator("#compare").click()
+            pg.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
+            pg.locator("#crops img").first.wait_for(timeout=30_000)
+            pg.screenshot(path=str(tmp_path / "webcam.png"), full_page=True)
+        finally:
+            browser.close()

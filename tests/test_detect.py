@@ -14,14 +14,24 @@ from facesim import Face, NoFaceFoundError, extract_faces, load_image
 from facesim.align import (CROP_SIZE, TEMPLATE, align, alignment_matrix, center_crop, similarity_transform,
                            warp_points)
 from facesim.detect import detector_file
+from facesim.model import load_encoder
 
 PEOPLE = ["George_W_Bush", "Serena_Williams", "Colin_Powell", "Tony_Blair", "Gerhard_Schroeder",
           "Jennifer_Aniston", "Hugo_Chavez", "Laura_Bush"]
 
 
-def test_detector_file_comes_from_the_wheel_not_the_repo():
-    path = detector_file()
-    assert path.name == "face_detection_full_range.tflite" and "site-packages" in str(path)
+def test_detector_files_ship_with_the_library_as_their_readme_says():
+    """MediaPipe's BlazeFace files live in facesim/models (no TensorFlow wheel at run time), unmodified."""
+    import hashlib
+
+    from facesim.detect import MODELS_DIR
+
+    readme = (MODELS_DIR / "README.md").read_text()
+    assert "Apache License" in (MODELS_DIR / "LICENSE-Apache-2.0.txt").read_text()
+    for name in ("face_detection_full_range.tflite", "face_detection_short_range.tflite"):
+        path = detector_file(name)
+        assert path.parent == MODELS_DIR
+        assert f"`{name}` | `{hashlib.sha256(path.read_bytes()).hexdigest()}`" in readme
 
 
 def test_faces_found_in_real_photos():
@@ -31,7 +41,8 @@ def test_faces_found_in_real_photos():
         x, y, w, h = faces[0].box
         # The deep-funneled face is centred and about 90-140 px wide.
         assert 70 <= w <= 170 and abs(x + w / 2 - 125) < 30 and abs(y + h / 2 - 125) < 35
-        assert faces[0].crop.shape == (CROP_SIZE, CROP_SIZE, 3) and faces[0].crop.dtype == np.uint8
+        size = load_encoder().config.chip.size  # cut for the shipped encoder
+        assert faces[0].crop.shape == (size, size, 3) and faces[0].crop.dtype == np.uint8
         kp = faces[0].keypoints
         assert kp.shape == (6, 2)
         # Eyes, nose and mouth inside the box; the person's right eye on the image's left.
@@ -96,10 +107,13 @@ def test_tilted_face_is_levelled_onto_the_template(name, i):
 def test_crop_is_eyes_level_in_pixels():
     """The eye regions of the crop sit on the template's eye line: darkest rows near y = 0.40 * side."""
     f = extract_faces(lfw("Colin_Powell", 1))[0]
+    chip = load_encoder().config.chip
     grey = cv2.cvtColor(f.crop, cv2.COLOR_RGB2GRAY).astype(float)
-    ey = int(TEMPLATE[0, 1] * CROP_SIZE)
-    band = grey[ey - 3 : ey + 4, 20:60].mean()
-    cheeks = grey[ey + 10 : ey + 17, 20:60].mean()
+    k = chip.size / 80  # offsets in 80 px units
+    ey = int(np.asarray(chip.template)[0, 1] * chip.size)
+    x0, x1 = int(0.25 * chip.size), int(0.75 * chip.size)
+    band = grey[ey - int(3 * k) : ey + int(4 * k), x0:x1].mean()
+    cheeks = grey[ey + int(10 * k) : ey + int(17 * k), x0:x1].mean()
     assert band < cheeks  # eyes and brows are darker than the cheeks just below
 
 

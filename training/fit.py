@@ -57,6 +57,20 @@ class ValidationCheckpoint(keras.callbacks.Callback):
         self._average = None
         self._bar = None
 
+    def baseline(self) -> None:
+        """Validate and save the starting weights as step 0 (fine-tuning): training must beat them to be kept."""
+        self._t0 = time.time()
+        acc, thr, parts = validate(self.runner, *self.val)
+        self.best = {"val_accuracy": acc, "step": 0}
+        tmp = self.path.with_name(self.path.name + ".tmp.weights.h5")
+        self.encoder.save_weights(tmp)
+        tmp.replace(self.path)
+        self.history.append({"step": 0, "triplet_loss": float("nan"), "total_loss": float("nan"),
+                             "active_triplets": float("nan"), "val_accuracy": acc, "val_threshold": thr, **parts,
+                             "seconds": 0.0})
+        log.info("step 0 (the starting weights): val acc %.4f (%s)", acc,
+                 ", ".join(f"{k} {v:.4f}" for k, v in parts.items()))
+
     def on_train_begin(self, logs=None):
         self._t0 = time.time()
         self._bar = progress_bar(self.steps, "training steps")

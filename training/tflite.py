@@ -29,6 +29,9 @@ def inference_model(model, config):
     """A Keras model computing `model`'s embedding before L2 normalisation, without Flatten or batch norm."""
     import keras
 
+    if config.architecture == "dlib_resnet":
+        return resnet_inference_model(model, config)
+
     from facesim.infer import BN_EPSILON
 
     inputs = keras.Input((config.input_size, config.input_size, 3), batch_size=1, name="face")
@@ -49,6 +52,39 @@ def inference_model(model, config):
     return keras.Model(inputs, x, name="facesim_encoder_inference")
 
 
+def resnet_inference_model(model, config):
+    """The ported ResNet with each `Affine` folded into its convolution (kernel * gamma, bias * gamma + beta)."""
+    from facesim import dlib_resnet
+
+    folded = dlib_resnet.build(config, fold_affine=True)
+    for layer in folded.layers:
+        if not layer.weights:
+            continue
+        source = model.get_layer(layer.name)
+        if layer.name.endswith("_conv"):
+            kernel, bias = source.get_weights()
+            gamma, beta = model.get_layer(layer.name[: -len("_conv")] + "_affine").get_weights()
+            if layer.name == "stem_conv":  # (x - mean) / 256 folded in: exact, the stem convolution is unpadded
+                mean = np.asarray(dlib_resnet.MEAN_RGB, np.float32)
+                kernel = kernel * dlib_resnet.INPUT_SCALE
+                bias = bias - np.einsum("hwio,i->o", kernel, mean)
+            layer.set_weights([kernel * gamma, bias * gamma + beta])
+        else:
+            layer.set_weights(source.get_weights())
+    return folded
+
+
+def _frozen_tflite(model, config) -> bytes:
+    """TFLite bytes of `model` with every variable frozen into a constant (OpenCV refuses variable ops)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec((1, config.input_size, config.input_size, 3), tf.float32))
+    frozen = convert_variables_to_constants_v2(concrete)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+
+
 def write_inference_file(folder: str | Path, config, model) -> Path:
     """Write `folder/encoder.tflite` for the Keras encoder `model` and check it against `model`."""
     import tensorflow as tf
@@ -56,15 +92,19 @@ def write_inference_file(folder: str | Path, config, model) -> Path:
     from facesim.infer import OpenCVEncoder
 
     folder = Path(folder)
-    with tempfile.TemporaryDirectory() as tmp:
-        inference_model(model, config).export(tmp, format="tf_saved_model", verbose=False)
-        data = tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+    if config.architecture == "dlib_resnet":
+        data = _frozen_tflite(inference_model(model, config), config)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            inference_model(model, config).export(tmp, format="tf_saved_model", verbose=False)
+            data = tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
     path = folder / INFERENCE_FILE
     part = path.with_suffix(".tflite.tmp")
     part.write_bytes(data)
     x = np.random.default_rng(0).uniform(0, 255, (8, config.input_size, config.input_size, 3)).astype(np.float32)
     got = OpenCVEncoder(config, part)(x)
     want = np.asarray(model(x, training=False))
+    want = want / np.linalg.norm(want, axis=1, keepdims=True)  # both as unit vectors (the CNN's already are)
     err = float(np.abs(got - want).max())
     if err > TOLERANCE:
         part.unlink()

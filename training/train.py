@@ -181,11 +181,16 @@ def _jit(choice: str, backend: str) -> bool:
     return choice == "on" or (choice == "auto" and backend != "tensorflow")
 
 
-def load_training_data(root: Path, workers: int, seed: int):
-    """(train FaceSet, validation pairs, FaceSet holding the validation images, split description)."""
+def load_training_data(root: Path, workers: int, seed: int, chip=None):
+    """(train FaceSet, validation pairs, FaceSet holding the validation images, split description).
+
+    Crops are cut for `chip` (the encoder's, `ModelConfig.chip`; default the small CNN's).
+    """
     if (root / "pairs.txt").is_file():
         split = D.protocol_split(root)
-        all_faces = D.build_faceset(root, workers=workers, cache=D.CACHE_DIR / f"{root.name}_crops.npz")
+        suffix, _ = D.cache_tag(chip or D.default_chip())
+        all_faces = D.build_faceset(root, workers=workers, cache=D.CACHE_DIR / f"{root.name}_crops{suffix}.npz",
+                                    chip=chip)
         train = all_faces.subset(split.train_people)
         D.check_no_leak(train.names, split.heldout_people)
         pairs = split.validation_pairs
@@ -205,7 +210,7 @@ def load_training_data(root: Path, workers: int, seed: int):
     names = sorted(people)
     rng = np.random.default_rng(seed)
     held = set(rng.choice(names, size=max(2, len(names) // 4), replace=False).tolist())
-    faces = D.build_faceset(root, people=people, workers=workers)
+    faces = D.build_faceset(root, people=people, workers=workers, chip=chip)
     train = faces.subset([n for n in names if n not in held])
     D.check_no_leak(train.names, held)
     val_set = faces.subset(held)
