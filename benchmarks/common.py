@@ -35,10 +35,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(port: int, extra_env: dict | None = None) -> subprocess.Popen:
+def start_app(port: int, extra_env: dict | None = None, log=None) -> subprocess.Popen:
+    """`python app.py` on `port`; its log (stderr) goes to the open file `log`, or nowhere."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(extra_env or {})}
     return subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
+
+
+def textured_jpeg(path: Path, size=(1280, 960), seed: int = 0) -> bytes:
+    """A ~1 MP photo whose background is random noise (the worst case for JPEG decoding and detection)."""
+    rng = np.random.default_rng(seed)
+    canvas = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    face = Image.open(path).resize((600, 600), Image.BICUBIC)
+    canvas.paste(face, ((size[0] - 600) // 2, (size[1] - 600) // 3))
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
 
 
 def wait_for_answer(url: str, paths, timeout: float = 120.0):

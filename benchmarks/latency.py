@@ -20,7 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import TRIO, free_port, megapixel_jpeg, pct, start_app, wait_for_answer  # noqa: E402
+from benchmarks.common import (TRIO, free_port, megapixel_jpeg, pct, start_app, textured_jpeg,  # noqa: E402
+                               wait_for_answer)
 
 
 def main(argv=None) -> int:
@@ -48,7 +49,8 @@ def main(argv=None) -> int:
           f"model load: {t_load:.2f} s; "
           f"first embedding: {t_first:.2f} s")
 
-    sets = {"250 px (LFW)": [p.read_bytes() for p in TRIO], "~1 MP (1280x960)": [megapixel_jpeg(p) for p in TRIO]}
+    sets = {"250 px (LFW)": [p.read_bytes() for p in TRIO], "~1 MP (1280x960)": [megapixel_jpeg(p) for p in TRIO],
+            "~1 MP on random noise (textured)": [textured_jpeg(p, seed=k) for k, p in enumerate(TRIO)]}
     for label, photos in sets.items():
         decode, det, ali, emb, total = [], [], [], [], []
         for _ in range(args.reps):  # the stages one after another, for the breakdown
@@ -57,7 +59,7 @@ def main(argv=None) -> int:
             t1 = time.perf_counter()
             found = [detect(im)[0] for im in images]
             t2 = time.perf_counter()
-            crops = [align(im, d.keypoints) for im, d in zip(images, found)]
+            crops = [align(im, d.keypoints, chip=encoder.config.chip) for im, d in zip(images, found)]
             t3 = time.perf_counter()
             encoder.embed_crops(np.stack(crops))
             t4 = time.perf_counter()
@@ -71,7 +73,8 @@ def main(argv=None) -> int:
             total.append((time.perf_counter() - t0) * 1e3)
         print(f"compare of three photos at {label} (facesim.compare, warm): p50 {pct(total, 50):.1f} ms, p95 "
               f"{pct(total, 95):.1f} ms (stages one after another: decode {pct(decode, 50):.1f} + detection "
-              f"{pct(det, 50):.1f} + alignment {pct(ali, 50):.1f} + embedding of 3 faces with flip TTA "
+              f"{pct(det, 50):.1f} + alignment {pct(ali, 50):.1f} + embedding of 3 faces"
+              f"{' with flip TTA' if encoder.config.flip_tta else ''} "
               f"{pct(emb, 50):.1f} ms, p50 of {args.reps})")
 
     times = []

@@ -161,7 +161,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
 
 #: What a Space runs: the app, the library, the shipped weights, the example photos, and how to install them.
 SPACE_FILES = ("app.py", "requirements.txt", "README.md")
-SPACE_FOLDERS = {"facesim": ("*.py",), "examples": ("*.jpg", "*.png", "*.md"), "docs": ("*.png",)}
+SPACE_FOLDERS = {"facesim": ("*.py",), "facesim/models": ("*.tflite", "*.md", "*.txt"),
+                 "examples": ("*.jpg", "*.png", "*.md"), "docs": ("*.png",)}
 
 
 def space_files(root: str | Path) -> list[str]:

@@ -194,3 +194,12 @@ def test_example_rows_are_redistributable_photos_and_run():
     compare = handler()
     head, _, _, _, data = compare(*map(str, rows[0]))
     assert data["matches"] in ("A", "both", "neither", "B")
+
+
+@pytest.mark.parametrize("row, answer", list(zip(app.EXAMPLES, app.EXAMPLE_ANSWERS)))
+def test_every_example_row_answers_correctly_and_confidently(row, answer):
+    """The clickable examples are what a new user tries first: each must give its right answer, not "uncertain"."""
+    head, _, _, _, data = handler()(*(str(app.EXAMPLES_DIR / f) for f in row))
+    assert data["matches"] == answer, head
+    assert data["A"]["verdict"] != "uncertain" and data["B"]["verdict"] != "uncertain", head
+    assert "uncertain" not in head.lower()

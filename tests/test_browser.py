@@ -143,6 +143,7 @@ def test_webcam_capture_as_the_anchor(page_url, tmp_path):
             pg.goto(page_url, wait_until="domcontentloaded")
             anchor = pg.locator("#photo-anchor")
             anchor.get_by_role("button", name="Capture from camera").click()
+            anchor.get_by_text("Click to Access Webcam").click()  # the page asks before opening the camera
             anchor.locator("video").wait_for(timeout=30_000)
             pg.wait_for_function("() => { const v = document.querySelector('#photo-anchor video');"
                                  " return v && v.videoWidth > 0 && v.readyState >= 2; }", timeout=30_000)

@@ -18,6 +18,8 @@ from test_hub import TOKEN, RecordingApi
 def test_space_files_are_what_the_app_needs_and_nothing_else():
     files = space_files(ROOT)
     for needed in ("app.py", "requirements.txt", "README.md", "facesim/__init__.py", "facesim/detect.py",
+                   "facesim/models/face_detection_full_range.tflite", "facesim/models/face_detection_short_range.tflite",
+                   "facesim/models/LICENSE-Apache-2.0.txt", "facesim/models/README.md",
                    "weights/encoder.weights.h5", "weights/encoder.tflite", "weights/config.json", "weights/README.md",
                    "examples/obama_A_2012_official_portrait.jpg", "examples/README.md"):
         assert needed in files

