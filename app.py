@@ -315,20 +315,25 @@ def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list
     return headline, gallery, table, data
 
 
+#: Longer side of the boxed photos: a cell of the 3-column "Faces found" gallery shows about 400 px.
+MARKED_SIDE = 480
+
+
 def _marked(path: str, faces, used) -> str:
-    """The photo, at most 640 px wide, with every face boxed and numbered as `face_index` counts them."""
+    """The photo, at most `MARKED_SIDE` px on its longer side, with every face boxed and numbered as
+    `face_index` counts them."""
     from PIL import ImageDraw, ImageOps
 
     # The photo was decoded and checked by the compare already: here a JPEG is decoded at a reduced size
     # (libjpeg's DCT scaling), not again at full resolution, and only oriented as `load_image` did.
     with Image.open(path) as img:
         full_w = img.width
-        img.draft("RGB", (640, 640))
+        img.draft("RGB", (MARKED_SIDE, MARKED_SIDE))
         factor = img.width / full_w
         canvas = ImageOps.exif_transpose(img.convert("RGB"))
-    scale = factor * min(1.0, 640 / max(canvas.size))
-    if max(canvas.size) > 640:
-        canvas.thumbnail((640, 640), Image.LANCZOS)
+    scale = factor * min(1.0, MARKED_SIDE / max(canvas.size))
+    if max(canvas.size) > MARKED_SIDE:
+        canvas.thumbnail((MARKED_SIDE, MARKED_SIDE), Image.BILINEAR)
     draw = ImageDraw.Draw(canvas)
     for k, face in enumerate(faces, 1):
         x, y, w, h = (v * scale for v in face.box)
@@ -362,14 +367,35 @@ _CROPS = Path(tempfile.mkdtemp(prefix="facesim-crops-"))
 
 
 def _show(crop: np.ndarray) -> str:
-    """The crop as the model saw it (small chips 2x enlarged), as a PNG file of its own.
+    """The crop as the model saw it (small chips 2x enlarged), as a JPEG file of its own (a few KB; a PNG of
+    a photo is ten times larger, and every result image is fetched by the browser).
 
     Gradio would cache a returned array under a name derived from its content and rewrite that file on every
     request, so two people comparing the same photo at once could read a half-written file; a uniquely named
     file is instead copied into the cache atomically.
     """
     k = 2 if crop.shape[0] < 120 else 1
-    return _save(Image.fromarray(np.repeat(np.repeat(crop, k, axis=0), k, axis=1)))
+    return _save(Image.fromarray(np.repeat(np.repeat(crop, k, axis=0), k, axis=1)), suffix=".jpg")
+
+
+_pruned = [0.0]
+_prune_lock = threading.Lock()
+
+
+def _prune() -> None:
+    """Delete rendered images older than the cache age; at most every 10 s (under load the folder holds
+    thousands of files, and listing it for every image written cost more than writing the image)."""
+    now = time.time()
+    with _prune_lock:
+        if now - _pruned[0] < 10:
+            return
+        _pruned[0] = now
+    for old in _CROPS.glob("*.*"):
+        try:
+            if now - old.stat().st_mtime > max(CACHE_SECONDS, 60):
+                old.unlink()
+        except OSError:
+            pass  # pruned by a concurrent request
 
 
 def _save(image: Image.Image, suffix: str = ".png") -> str:
@@ -378,15 +404,9 @@ def _save(image: Image.Image, suffix: str = ".png") -> str:
     Gradio copies the file into its cache when the handler returns; the age floor of a minute keeps a
     slow request's own earlier images (a gallery search writes up to 50) until then.
     """
-    now = time.time()
-    for old in _CROPS.glob("*.*"):
-        try:
-            if now - old.stat().st_mtime > max(CACHE_SECONDS, 60):
-                old.unlink()
-        except OSError:
-            pass  # pruned by a concurrent request
+    _prune()
     path = _CROPS / f"{uuid.uuid4().hex}{suffix}"
-    image.save(path, **({"quality": 90} if suffix == ".jpg" else {"compress_level": 1}))
+    image.save(path, **({"quality": 88} if suffix == ".jpg" else {"compress_level": 1}))
     return str(path)
 
 

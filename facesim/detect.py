@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .dnn import thread_net
+from .dnn import lent_net
 from .errors import FaceSimError, NoFaceFoundError
 
 __all__ = ["Detection", "detect", "detector_file", "MIN_SCORE", "KEYPOINTS"]
@@ -81,8 +81,6 @@ def detector_file(name: str = MODEL_FILE) -> Path:
     return path
 
 
-def _net(model: _Model) -> cv2.dnn.Net:
-    return thread_net(str(detector_file(model.file)))
 
 
 def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCORE,
@@ -143,10 +141,10 @@ def _detect_once(image: np.ndarray, min_score: float, model: _Model = FULL_RANGE
     square = np.zeros((model.side, model.side, 3), np.float32)
     square[top : top + nh, left : left + nw] = small
     blob = (square.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)  # NCHW in [-1, 1]
-    net = _net(model)
-    net.setInput(blob)
-    names = net.getUnconnectedOutLayersNames()
-    outs = dict(zip(names, net.forward(names)))
+    with lent_net(str(detector_file(model.file))) as net:
+        net.setInput(blob)
+        names = net.getUnconnectedOutLayersNames()
+        outs = dict(zip(names, net.forward(names)))
     raw_boxes, raw_scores = _split_outputs(outs, len(model.anchors))
     scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
     keep = np.flatnonzero(scores > min_score)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dnn import thread_net
+from .dnn import lent_net
 
 __all__ = ["NumpyEncoder", "OpenCVEncoder"]
 
@@ -74,23 +74,23 @@ class NumpyEncoder:
 
 
 class OpenCVEncoder:
-    """The exported inference graph (`encoder.tflite`) run by OpenCV's DNN module; one network per thread."""
+    """The exported inference graph (`encoder.tflite`) run by OpenCV's DNN module; one network per concurrent call."""
 
     def __init__(self, config, path: str | Path):
         self.config = config
         self.path = str(path)
-        probe = thread_net(self.path)  # read once now, so that a bad file fails at load time with its reason
-        probe.setInput(np.zeros((1, 3, config.input_size, config.input_size), np.float32))
-        out = probe.forward()
+        with lent_net(self.path) as probe:  # read once now, so that a bad file fails at load time with its reason
+            probe.setInput(np.zeros((1, 3, config.input_size, config.input_size), np.float32))
+            out = probe.forward()
         if out.size != config.embedding_dim:
             raise ValueError(f"{Path(path).name} gives {out.size} outputs, config says {config.embedding_dim}")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Embeddings (N, embedding_dim), unit length, of float32 images (N, input, input, 3) in [0, 255]."""
         x = np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2))  # OpenCV wants NCHW
-        net = thread_net(self.path)
-        net.setInput(x)
-        out = net.forward().reshape(len(x), -1)
+        with lent_net(self.path) as net:
+            net.setInput(x)
+            out = net.forward().reshape(len(x), -1)
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
