@@ -98,3 +98,22 @@ def test_faces_cut_for_another_model_are_refused(tiny_weights):
         facesim.embed(faces, weights=tiny_weights)
     assert facesim.embed(small, weights=tiny_weights).shape == (1, 16)
     assert np.isfinite(facesim.embed(faces)).all()
+
+
+def test_the_app_boxes_the_face_that_answered_in_green():
+    """The issue's case in the app: "Candidate A (face 2 of 2)", and the green box is around face 2 (Biden)."""
+    import app
+
+    compare = next(f.fn for f in app.demo.fns.values() if f.api_name == "compare")
+    head, _, details, marked, data = compare(str(EXAMPLES / "biden_A_2010_blue_room.jpg"), str(GROUP),
+                                             str(EXAMPLES / "obama_C_2010_blue_room.jpg"))
+    assert data["matches"] == "A" and data["A"]["face_used"] == 2 and data["A"]["faces_found"] == 2
+    assert "Candidate A (face 2 of 2) is the same person" in head and "2 of 2" in details
+    faces = facesim.extract_faces(GROUP)
+    boxed = np.asarray(Image.open(marked[1][0]).convert("RGB")).astype(int)
+    scale = boxed.shape[1] / Image.open(GROUP).width
+    green = np.argwhere(np.abs(boxed - (29, 185, 84)).sum(axis=2) < 40)  # (row, col) of the green outline
+    assert len(green) > 200
+    centre = green.mean(axis=0)[::-1] / scale  # back to the photo's pixels, (x, y)
+    dist = [np.hypot(*(centre - (f.box[0] + f.box[2] / 2, f.box[1] + f.box[3] / 2))) for f in faces]
+    assert int(np.argmin(dist)) == 1  # the green box is face 2's

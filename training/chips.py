@@ -70,13 +70,19 @@ def cutters(chip):
 
     from .dlib_port import dlib_chips
 
+    def found(path):
+        """The photo and its clearest detection, or None when no face is found."""
+        image = load_image(path)
+        try:
+            return image, detect(image)[0]
+        except NoFaceFoundError:
+            return None
+
     def blaze(fit, points=4):
         def cut(path):
-            image = load_image(path)
-            try:
-                d = detect(image)[0]
-            except NoFaceFoundError:
+            if (hit := found(path)) is None:
                 return None
+            image, d = hit
             if points == 2:
                 m = similarity_transform(d.keypoints[:2], np.asarray(chip.template)[:2] * chip.size)
             else:
@@ -85,11 +91,9 @@ def cutters(chip):
         return cut
 
     def mesh(path):
-        image = load_image(path)
-        try:
-            d = detect(image)[0]
-        except NoFaceFoundError:
+        if (hit := found(path)) is None:
             return None
+        image, d = hit
         pts = mesh_landmarks(image, d)[list(MESH_DLIB5)]
         return _warp(image, similarity_transform(pts, (DLIB5 + 0.25) / 1.5 * chip.size), chip.size)
 
