@@ -245,7 +245,7 @@ def verify(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = Non
     reasons = _reasons(encoder, d, thr, ("photo A", fa), ("photo B", fb))
     return Verification(distance=d, threshold=thr, is_match=d <= thr, probability=_probability(encoder, d),
                         verdict=_verdict(d, thr, reasons), face_a=fa, face_b=fb, faces_found=(len(all_a), len(all_b)),
-                        reasons=reasons, face_used=(all_a.index(fa) if face_index[0] is None else face_index[0], k))
+                        reasons=reasons, face_used=(face_index[0] or 0, k))
 
 
 def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSource, *,
