@@ -28,23 +28,32 @@ def page_url():
     app.demo.close()
 
 
+#: Chromium as the probe starts it here: no sandbox (root), no GPU, no background connections.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
 @pytest.fixture(scope="module")
-def page(page_url):
+def playwright():
+    """One Playwright for the module (a second sync_playwright inside the first is refused)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
-        try:
-            pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-            pg.outside = []  # the page must work offline: nothing may be fetched from other hosts
-            pg.on("request", lambda r: None if r.url.startswith((page_url.rstrip("/"), "data:", "blob:"))
-                  else pg.outside.append(r.url))
-            pg.goto(page_url, wait_until="domcontentloaded")
-            yield pg
-        finally:
-            browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(page_url, playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    try:
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.outside = []  # the page must work offline: nothing may be fetched from other hosts
+        pg.on("request", lambda r: None if r.url.startswith((page_url.rstrip("/"), "data:", "blob:"))
+              else pg.outside.append(r.url))
+        pg.goto(page_url, wait_until="domcontentloaded")
+        yield pg
+    finally:
+        browser.close()
 
 
 def _upload(page, key: str, path) -> None:
@@ -128,32 +137,28 @@ def _fake_camera_file(photo: Path, path: Path, frames: int = 10) -> Path:
     return path
 
 
-def test_webcam_capture_as_the_anchor(page_url, tmp_path):
+def test_webcam_capture_as_the_anchor(page_url, playwright, tmp_path):
     """Chromium's fake camera shows an example portrait; it is captured as the anchor and compared."""
-    from playwright.sync_api import sync_playwright
-
     video = _fake_camera_file(ROOT / "examples" / "obama_A_2012_official_portrait.jpg", tmp_path / "camera.y4m")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
-        try:
-            pg = browser.new_page(viewport={"width": 1280, "height": 1000})
-            pg.goto(page_url, wait_until="domcontentloaded")
-            anchor = pg.locator("#photo-anchor")
-            anchor.get_by_role("button", name="Capture from camera").click()
-            anchor.get_by_text("Click to Access Webcam").click()  # the page asks before opening the camera
-            anchor.locator("video").wait_for(timeout=30_000)
-            pg.wait_for_function("() => { const v = document.querySelector('#photo-anchor video');"
-                                 " return v && v.videoWidth > 0 && v.readyState >= 2; }", timeout=30_000)
-            anchor.locator(".capture-button").click()
-            anchor.locator("img").first.wait_for(timeout=30_000)
-            _upload(pg, "a", ROOT / "examples" / "obama_B_2009_joint_session_speech.jpg")
-            _upload(pg, "b", ROOT / "examples" / "biden_B_2013_official_vp_portrait.jpg")
-            pg.locator("#compare").click()
-            pg.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
-            pg.locator("#crops img").first.wait_for(timeout=30_000)
-            pg.screenshot(path=str(tmp_path / "webcam.png"), full_page=True)
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}"])
+    try:
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.goto(page_url, wait_until="domcontentloaded")
+        anchor = pg.locator("#photo-anchor")
+        anchor.get_by_role("button", name="Capture from camera").click()
+        anchor.get_by_text("Click to Access Webcam").click()  # the page asks before opening the camera
+        anchor.locator("video").wait_for(timeout=30_000)
+        pg.wait_for_function("() => { const v = document.querySelector('#photo-anchor video');"
+                             " return v && v.videoWidth > 0 && v.readyState >= 2; }", timeout=30_000)
+        anchor.locator(".capture-button").click()
+        anchor.locator("img").first.wait_for(timeout=30_000)
+        _upload(pg, "a", ROOT / "examples" / "obama_B_2009_joint_session_speech.jpg")
+        _upload(pg, "b", ROOT / "examples" / "biden_B_2013_official_vp_portrait.jpg")
+        pg.locator("#compare").click()
+        pg.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
+        pg.locator("#crops img").first.wait_for(timeout=30_000)
+        pg.screenshot(path=str(tmp_path / "webcam.png"), full_page=True)
+    finally:
+        browser.close()
