@@ -118,7 +118,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             face_index=(_index(face_anchor), _index(face_a, auto=True), _index(face_b, auto=True)),
         )
         t1 = time.perf_counter()
-        headline, gallery, details, data = render(result, (face_anchor, face_a, face_b))
+        headline, details, data = render(result, (face_anchor, face_a, face_b))
         t2 = time.perf_counter()
         marked = [(_marked(path, faces, used), f"{name}: {len(faces)} face(s)") for path, faces, used, name in (
             (photos[0], result.anchor_faces, result.anchor, "anchor"), (photos[1], result.a.faces, result.a.face, "A"),
@@ -126,7 +126,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         # Where a request's time goes inside the handler (benchmarks/load.py reads it); no image data in logs.
         log.info("timings: compare %.1f ms, crops and table %.1f ms, boxed photos %.1f ms", (t1 - t0) * 1e3,
                  (t2 - t1) * 1e3, (time.perf_counter() - t2) * 1e3)
-        return headline, gallery, details, marked, data
+        return headline, details, marked, data
 
     @friendly_errors
     def explain(anchor, candidate_a, candidate_b, face_anchor=1, face_a=0, face_b=0):
@@ -185,17 +185,14 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 button = gr.Button("Compare", variant="primary", elem_id="compare")
                 explain_button = gr.Button("Explain: which regions decided?", elem_id="explain")
             headline = gr.Markdown(elem_id="verdict")
-            with gr.Row():
-                crops = gr.Gallery(label="Faces compared (as the model sees them)", columns=3, height=220,
-                                   object_fit="contain", elem_id="crops", scale=1)
-                details = gr.HTML(elem_id="details")
+            details = gr.HTML(elem_id="details")
             marked = gr.Gallery(label="Faces found (numbered; green = the face used)", columns=3, height=260,
                                 object_fit="contain", elem_id="marked")
             heat = gr.Gallery(label="Explanation: red regions pulled the faces together, blue pushed them apart",
                               columns=4, height=220, object_fit="contain", elem_id="heat")
             with gr.Accordion("Result as JSON", open=False):
                 data = gr.JSON(label="result")
-            button.click(compare, inputs=[*inputs, threshold, *faces], outputs=[headline, crops, details, marked, data],
+            button.click(compare, inputs=[*inputs, threshold, *faces], outputs=[headline, details, marked, data],
                          api_name="compare", concurrency_limit=CONCURRENCY)
             explain_button.click(explain, inputs=[*inputs, *faces], outputs=[heat], api_name="explain",
                                  concurrency_limit=CONCURRENCY)
@@ -253,8 +250,12 @@ def _index(value, *, auto: bool = False) -> int | None:
     return max(0, number - 1)
 
 
-def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
-    """Headline markdown, gallery of the three crops, details HTML (table + bar chart), JSON."""
+def render(r: facesim.Comparison, chosen) -> tuple[str, str, dict]:
+    """Headline markdown, details HTML (the three crops, table, bar chart), JSON.
+
+    The crops are embedded in the HTML as small JPEGs: as separate result files each cost the server a copy
+    into Gradio's cache and the browser a request of its own (measured: see docs/benchmarks.md).
+    """
     notes = []
     if r.anchor_faces_found > 1:
         which = "face 1 (the clearest)" if _index(chosen[0]) == 0 else f"face {_index(chosen[0]) + 1}"
@@ -267,9 +268,13 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     for reason in dict.fromkeys(r.a.reasons + r.b.reasons):
         notes.append(f"Uncertain: {reason}.")
     headline = f"## {r.summary}\n" + "".join(f"- {n}\n" for n in notes)
-    gallery = [(_show(r.anchor.crop), "Anchor"),
-               (_show(r.a.face.crop), f"A{_which(r.a)}: {r.a.distance:.3f} ({r.a.verdict})"),
-               (_show(r.b.face.crop), f"B{_which(r.b)}: {r.b.distance:.3f} ({r.b.verdict})")]
+    figures = "".join(
+        f"<figure style='margin:0;text-align:center'><img src='{_data_uri(crop)}' alt='{html.escape(label)}' "
+        f"style='width:150px;height:150px;border-radius:6px'><figcaption style='font-size:0.85em'>"
+        f"{html.escape(label)}</figcaption></figure>"
+        for crop, label in ((r.anchor.crop, "Anchor"),
+                            (r.a.face.crop, f"A{_which(r.a)}: {r.a.distance:.3f} ({r.a.verdict})"),
+                            (r.b.face.crop, f"B{_which(r.b)}: {r.b.distance:.3f} ({r.b.verdict})")))
     rows = "".join(
         f"<tr><td>{k}</td><td>{c.index + 1} of {c.faces_found}</td><td>{c.distance:.3f}</td>"
         f"<td>{c.probability:.0%}</td><td><b>{html.escape(c.verdict)}</b></td></tr>"
@@ -277,6 +282,8 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
     )
     bars = "".join(_bar(k, c.distance, r.threshold) for k, c in (("A", r.a), ("B", r.b)))
     details = (
+        f"<div class='crops' title='Faces compared (as the model sees them)' "
+        f"style='display:flex;gap:10px;flex-wrap:wrap;margin-bottom:10px'>{figures}</div>"
         "<table style='width:100%'><tr><th>candidate</th><th>face</th><th>distance</th><th>same-person probability</th>"
         f"<th>verdict</th></tr>{rows}</table>"
         f"<p>threshold {r.threshold:.3f}: at or below it, the faces count as the same person.</p>"
@@ -284,7 +291,7 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, list, str, dict]:
         f"<div title='threshold' style='position:absolute;top:0;bottom:0;left:calc(2.5em + {min(r.threshold, 2) / 2:.4f}"
         f" * (100% - 2.5em));border-left:2px dashed #c00'></div></div>"
     )
-    return headline, gallery, details, r.to_dict()
+    return headline, details, r.to_dict()
 
 
 def _which(c) -> str:
@@ -364,6 +371,18 @@ def _bar(label: str, distance: float, threshold: float) -> str:
 
 
 _CROPS = Path(tempfile.mkdtemp(prefix="facesim-crops-"))
+
+
+def _data_uri(crop: np.ndarray) -> str:
+    """The crop as an inline JPEG (`data:` URI), small chips 2x enlarged."""
+    import base64
+
+    import cv2
+
+    k = 2 if crop.shape[0] < 120 else 1
+    big = np.repeat(np.repeat(crop, k, axis=0), k, axis=1)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
 def _show(crop: np.ndarray) -> str:

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
                 print(f"where a request's time goes (median per request, ms; {len(stages)} handler logs):")
                 print("| part | ms |\n|---|---|")
                 print(f"| facesim.compare (library: decode, detect, align, embed) | {s[0]:.0f} (wall) |")
-                print(f"| crops and table (render) | {s[1]:.0f} (wall) |")
+                print(f"| crops (inline JPEGs) and table (render) | {s[1]:.0f} (wall) |")
                 print(f"| boxed photos (decode at reduced size, draw, JPEG) | {s[2]:.0f} (wall) |")
                 print(f"| server CPU per request, all of it (handler + Gradio) | {total:.0f} (CPU) |")
                 print(f"| client CPU per request (gradio_client, same machine) | {client_cpu / n * 1e3:.0f} (CPU) |")

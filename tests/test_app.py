@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -24,10 +27,12 @@ def handler(name: str = "compare"):
 
 def test_verdict_a_b_and_neither(trio):
     compare = handler()
-    head, gallery, details, marked, data = compare(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
+    head, details, marked, data = compare(str(trio["anchor"]), str(trio["same"]), str(trio["other"]))
     assert data["matches"] == "A" and "Candidate A is the same person" in head
-    size = app.facesim.load_encoder().config.crop_size  # the crops as the model saw them
-    assert len(gallery) == 3 and all(np.asarray(Image.open(img)).shape == (size, size, 3) for img, _ in gallery)
+    size = app.facesim.load_encoder().config.crop_size  # the crops as the model saw them, inline in the details
+    crops = [Image.open(io.BytesIO(base64.b64decode(u))) for u in re.findall(r"data:image/jpeg;base64,([^']+)", details)]
+    assert len(crops) == 3 and all(np.asarray(c).shape == (size, size, 3) for c in crops)
+    assert "Anchor" in details and f"A: {data['A']['distance']:.3f} (match)" in details
     assert "threshold" in details and f"{data['A']['distance']:.3f}" in details
     assert len(marked) == 3 and all(Image.open(img).size == (250, 250) for img, _ in marked)
     assert compare(str(trio["anchor"]), str(trio["other"]), str(trio["same"]))[-1]["matches"] == "B"
@@ -45,14 +50,14 @@ def test_several_faces_are_reported_and_selectable(trio, tmp_path):
     group = tmp_path / "group.png"
     canvas.save(group)
     compare = handler()
-    head, _, _, marked, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
+    head, _, marked, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
     assert "2 faces found in the candidate A photo: compared with face 1 (the one most like the anchor)" in head
     assert data["matches"] in ("A", "both") and data["A"]["face_used"] == 1
     assert marked[1][1] == "A: 2 face(s)"
     # The marked photo shows two boxes: the face used in green, the other in yellow.
     pix = np.asarray(Image.open(marked[1][0]).convert("RGB")).reshape(-1, 3)
     assert (np.abs(pix - (29, 185, 84)).sum(1) < 30).sum() > 100 and (np.abs(pix - (255, 204, 0)).sum(1) < 30).sum() > 50
-    head2, _, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
+    head2, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
     assert "compared with face 2 (as chosen)" in head2 and data2["A"]["face_used"] == 2
     assert data2["A"]["distance"] == pytest.approx(data["B"]["distance"], abs=0.05)  # face 2 is the other person
 
@@ -97,8 +102,8 @@ def call(url, *paths):
 
 
 def test_api_compare_and_bad_input_then_server_still_answers(server, trio, tmp_path):
-    head, gallery, _, _, data = call(server, trio["anchor"], trio["same"], trio["other"])
-    assert data["matches"] == "A" and len(gallery) == 3
+    head, details, marked, data = call(server, trio["anchor"], trio["same"], trio["other"])
+    assert data["matches"] == "A" and len(marked) == 3 and details.count("data:image/jpeg;base64,") == 3
     assert data["A"]["distance"] < data["threshold"] < data["B"]["distance"]
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(trio["same"].read_bytes()[:3000])
@@ -192,14 +197,14 @@ def test_example_rows_are_redistributable_photos_and_run():
     readme = (app.EXAMPLES_DIR / "README.md").read_text()
     assert all(p.name in readme for row in rows for p in row)  # each file's provenance is recorded
     compare = handler()
-    head, _, _, _, data = compare(*map(str, rows[0]))
+    head, _, _, data = compare(*map(str, rows[0]))
     assert data["matches"] in ("A", "both", "neither", "B")
 
 
 @pytest.mark.parametrize("row, answer", list(zip(app.EXAMPLES, app.EXAMPLE_ANSWERS)))
 def test_every_example_row_answers_correctly_and_confidently(row, answer):
     """The clickable examples are what a new user tries first: each must give its right answer, not "uncertain"."""
-    head, _, _, _, data = handler()(*(str(app.EXAMPLES_DIR / f) for f in row))
+    head, _, _, data = handler()(*(str(app.EXAMPLES_DIR / f) for f in row))
     assert data["matches"] == answer, head
     assert data["A"]["verdict"] != "uncertain" and data["B"]["verdict"] != "uncertain", head
     assert "uncertain" not in head.lower()

@@ -85,7 +85,7 @@ def test_example_row_compare_and_explain(page):
         page.locator(f"#photo-{key} img").first.wait_for(timeout=30_000)
     page.locator("#compare").click()
     page.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
-    page.locator("#crops img").nth(2).wait_for(timeout=30_000)
+    page.locator("#details img").nth(2).wait_for(timeout=30_000)  # the three crops, inline
     page.locator("#marked img").nth(2).wait_for(timeout=30_000)
     page.locator("#explain").click()
     page.locator("#heat img").nth(3).wait_for(timeout=60_000)
@@ -158,7 +158,7 @@ def test_webcam_capture_as_the_anchor(page_url, playwright, tmp_path):
         _upload(pg, "b", ROOT / "examples" / "biden_B_2013_official_vp_portrait.jpg")
         pg.locator("#compare").click()
         pg.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
-        pg.locator("#crops img").first.wait_for(timeout=30_000)
+        pg.locator("#details img").first.wait_for(timeout=30_000)
         pg.screenshot(path=str(tmp_path / "webcam.png"), full_page=True)
     finally:
         browser.close()

@@ -105,7 +105,7 @@ def test_the_app_boxes_the_face_that_answered_in_green():
     import app
 
     compare = next(f.fn for f in app.demo.fns.values() if f.api_name == "compare")
-    head, _, details, marked, data = compare(str(EXAMPLES / "biden_A_2010_blue_room.jpg"), str(GROUP),
+    head, details, marked, data = compare(str(EXAMPLES / "biden_A_2010_blue_room.jpg"), str(GROUP),
                                              str(EXAMPLES / "obama_C_2010_blue_room.jpg"))
     assert data["matches"] == "A" and data["A"]["face_used"] == 2 and data["A"]["faces_found"] == 2
     assert "Candidate A (face 2 of 2) is the same person" in head and "2 of 2" in details
