@@ -29,6 +29,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: The encoder architectures a config.json may name, each built by a module of its own.
+ARCHITECTURES = ("cnn", "dlib_resnet")
 #: The shipped weights folder (the app's default model).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 WEIGHTS_FILE = "encoder.weights.h5"
@@ -89,6 +91,9 @@ class ModelConfig:
         unknown = set(data) - known
         if unknown:
             raise WeightsError(f"config.json has unknown keys {sorted(unknown)}", input_name="weights")
+        if data.get("architecture", "cnn") not in ARCHITECTURES:
+            raise WeightsError(f"config.json names an unknown architecture {data['architecture']!r} "
+                               f"(known: {', '.join(ARCHITECTURES)})", input_name="weights")
         if "widths" in data:
             data["widths"] = tuple(int(w) for w in data["widths"])
         if data.get("calibration") is not None:

@@ -50,7 +50,7 @@ def test_config_round_trip(tiny_weights):
 
 
 @pytest.mark.parametrize("damage", ["missing_weights", "garbage_weights", "bad_json", "unknown_key", "wrong_shape",
-                                    "no_folder"])
+                                    "no_folder", "unknown_architecture"])
 def test_tampered_weights_folder_gives_clear_error(tiny_weights, tmp_path, damage):
     folder = tmp_path / "w"
     shutil.copytree(tiny_weights, folder)
@@ -67,6 +67,8 @@ def test_tampered_weights_folder_gives_clear_error(tiny_weights, tmp_path, damag
         cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "embedding_dim": 32}))
     elif damage == "no_folder":
         folder = tmp_path / "nothing"
+    elif damage == "unknown_architecture":
+        cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "architecture": "resnet9000"}))
     with pytest.raises(WeightsError) as e:
         Encoder.load(folder)
     assert str(e.value).startswith("weights: ")
