@@ -379,9 +379,7 @@ def _data_uri(crop: np.ndarray) -> str:
 
     import cv2
 
-    k = 2 if crop.shape[0] < 120 else 1
-    big = np.repeat(np.repeat(crop, k, axis=0), k, axis=1)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(_displayed(crop), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
@@ -393,8 +391,13 @@ def _show(crop: np.ndarray) -> str:
     request, so two people comparing the same photo at once could read a half-written file; a uniquely named
     file is instead copied into the cache atomically.
     """
+    return _save(Image.fromarray(_displayed(crop)), suffix=".jpg")
+
+
+def _displayed(crop: np.ndarray) -> np.ndarray:
+    """The crop at the size it is shown: small chips (the small CNN's 80 px) 2x enlarged, pixel for pixel."""
     k = 2 if crop.shape[0] < 120 else 1
-    return _save(Image.fromarray(np.repeat(np.repeat(crop, k, axis=0), k, axis=1)), suffix=".jpg")
+    return np.repeat(np.repeat(crop, k, axis=0), k, axis=1)
 
 
 _pruned = [0.0]

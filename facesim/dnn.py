@@ -11,7 +11,6 @@ import cv2
 
 _lock = threading.Lock()
 _free: dict[tuple, list[cv2.dnn.Net]] = {}
-_local = threading.local()
 
 
 @contextmanager
@@ -37,12 +36,3 @@ def lent_net(path: str) -> Iterator[cv2.dnn.Net]:
         with _lock:
             _free.setdefault(key, []).append(net)
 
-
-def thread_net(path: str) -> cv2.dnn.Net:
-    """The network in `path` for the calling thread (single-threaded tools: training, measurement scripts)."""
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    nets = _local.__dict__.setdefault("nets", {})
-    if key not in nets:
-        nets[key] = cv2.dnn.readNetFromTFLite(path)
-    return nets[key]

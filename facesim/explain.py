@@ -67,7 +67,9 @@ def explain(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = No
     e = encoder.embed_crops(np.stack([fa.crop] + [f.crop for f in faces_b]))
     k, distance = _closest(e[0], e[1:], face_index[1])
     fb = faces_b[k]
-    plain = encoder.embed_crops(np.stack([fa.crop, fb.crop]), flip=False)  # the maps' own baseline
+    # The maps' own baseline is without the flip; without flip averaging it is the embedding already made.
+    plain = (encoder.embed_crops(np.stack([fa.crop, fb.crop]), flip=False) if encoder.config.flip_tta
+             else e[[0, 1 + k]])
     base = float(np.linalg.norm(plain[0] - plain[1]))
     heat_a = occlusion_map(encoder, fa.crop, plain[1], base)
     heat_b = occlusion_map(encoder, fb.crop, plain[0], base)

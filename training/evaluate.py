@@ -95,8 +95,7 @@ class WildEmbedder:
 
     def __init__(self, encoder):
         self.encoder = encoder
-        self.faces: dict[str, object] = {}
-        self.emb: dict[str, np.ndarray] = {}
+        self.faces: dict[str, object] = {}  # the clearest face of each photo, None when it has none
         self.all_emb: dict[str, np.ndarray] = {}  # every face of a photo, clearest first
 
     def __call__(self, path: str):
@@ -104,9 +103,8 @@ class WildEmbedder:
             faces = D.photo_faces(path, self.encoder.config.chip)
             self.faces[path] = faces[0] if faces else None
             if faces:
-                emb = self.encoder.embed_crops(np.stack([f.crop for f in faces]))
-                self.emb[path], self.all_emb[path] = emb[0], emb
-        return self.emb.get(path)
+                self.all_emb[path] = self.encoder.embed_crops(np.stack([f.crop for f in faces]))
+        return self.all_emb[path][0] if path in self.all_emb else None
 
     def closest_distances(self, pairs) -> np.ndarray:
         """As the app answers a candidate: the first photo's clearest face against every face of the second,

@@ -68,7 +68,7 @@ def original_descriptors(folder: Path, crops: np.ndarray, batch: int = 32) -> np
     """
     import hashlib
 
-    from facesim.dnn import thread_net
+    from facesim.dnn import lent_net
     from facesim.model import ModelConfig, file_sha256
 
     from .progress import progress
@@ -79,13 +79,13 @@ def original_descriptors(folder: Path, crops: np.ndarray, batch: int = 32) -> np
     cache = D.CACHE_DIR / f"original_descriptors_{key}.npy"
     if cache.is_file():
         return np.load(cache)
-    net = thread_net(str(graph))
     out = np.empty((len(crops), 2, config.embedding_dim), np.float32)
-    for i in progress(range(0, len(crops), batch), total=-(-len(crops) // batch), desc="original descriptors"):
-        x = crops[i : i + batch].astype(np.float32)
-        for v, view in enumerate((x, x[:, :, ::-1])):
-            net.setInput(np.ascontiguousarray(view.transpose(0, 3, 1, 2)))
-            out[i : i + len(x), v] = net.forward().reshape(len(x), -1)
+    with lent_net(str(graph)) as net:
+        for i in progress(range(0, len(crops), batch), total=-(-len(crops) // batch), desc="original descriptors"):
+            x = crops[i : i + batch].astype(np.float32)
+            for v, view in enumerate((x, x[:, :, ::-1])):
+                net.setInput(np.ascontiguousarray(view.transpose(0, 3, 1, 2)))
+                out[i : i + len(x), v] = net.forward().reshape(len(x), -1)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache.with_suffix(".tmp.npy"), out)
     cache.with_suffix(".tmp.npy").replace(cache)

@@ -1,9 +1,11 @@
 """Export a weights folder's inference graph for OpenCV: `python -m training.tflite --weights FOLDER`.
 
 The app embeds faces through `cv2.dnn.readNetFromTFLite` (facesim.infer.OpenCVEncoder), about 3x faster
-than NumPy and without importing TensorFlow. This writes `encoder.tflite` from the Keras weights file:
-batch norm folded into the projection, the flatten + dense projection rewritten as one convolution over the
-last feature map (OpenCV's TFLite importer has no SHAPE operator, which a dynamic-batch flatten needs), and
+than NumPy and without importing TensorFlow. This writes `encoder.tflite` from the Keras weights file, one
+way for both architectures: an inference form of the network (the small CNN: batch norm folded into the
+projection, flatten + dense rewritten as one convolution over the last feature map, since OpenCV's TFLite
+importer has no SHAPE operator; the ported ResNet: affine layers and the input normalisation folded into the
+convolutions), traced at batch 1 with every variable frozen into a constant (OpenCV refuses variable ops),
 no L2 normalisation (done in NumPy). It then checks the graph against the Keras model on random inputs and
 names the file in config.json.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +88,10 @@ def _frozen_tflite(model, config) -> bytes:
 
 def write_inference_file(folder: str | Path, config, model) -> Path:
     """Write `folder/encoder.tflite` for the Keras encoder `model` and check it against `model`."""
-    import tensorflow as tf
-
     from facesim.infer import OpenCVEncoder
 
     folder = Path(folder)
-    if config.architecture == "dlib_resnet":
-        data = _frozen_tflite(inference_model(model, config), config)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            inference_model(model, config).export(tmp, format="tf_saved_model", verbose=False)
-            data = tf.lite.TFLiteConverter.from_saved_model(tmp).convert()
+    data = _frozen_tflite(inference_model(model, config), config)
     path = folder / INFERENCE_FILE
     part = path.with_suffix(".tflite.tmp")
     part.write_bytes(data)
