@@ -98,9 +98,14 @@ EXAMPLES = [
 ]
 #: What each example row must answer ("A", "B", "both" or "neither"); tests/test_app.py checks it.
 EXAMPLE_ANSWERS = ("A", "B", "neither", "A")
+#: Which candidates' answers must be "uncertain" (with what would help) in each row: the third row shows it.
+#: Two different women of similar age in uniform portraits sit at distance 0.475, just beyond the threshold
+#: (0.418): the calibrated probability that they are one person is 0.10, too high to answer confidently.
+EXAMPLE_UNCERTAIN = ((), (), ("A",), ())
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 #: Most photos a gallery search takes at once.
 MAX_GALLERY = 50
+MAX_ANCHORS = facesim.MAX_ANCHORS
 
 
 def build_demo(weights: str | None = None) -> gr.Blocks:
@@ -110,11 +115,17 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
     default_threshold = round(config.threshold if config.threshold is not None else 1.0, 3)
 
     @friendly_errors
-    def compare(anchor, candidate_a, candidate_b, threshold=None, face_anchor=1, face_a=0, face_b=0):
+    def compare(anchor, candidate_a, candidate_b, threshold=None, face_anchor=1, face_a=0, face_b=0,
+                more_anchors=None):
         photos = _require((anchor, candidate_a, candidate_b), PHOTOS)
+        extra = _paths(more_anchors)
+        if len(extra) > MAX_ANCHORS - 1:
+            raise gr.Error(f"Please add at most {MAX_ANCHORS - 1} more photos of the anchor ({len(extra)} given).",
+                           title="Too many anchor photos", print_exception=False)
         t0 = time.perf_counter()
         result = facesim.compare(
-            *photos, weights=folder, threshold=float(threshold) if threshold is not None else None,
+            [photos[0], *extra] if extra else photos[0], photos[1], photos[2], weights=folder,
+            threshold=float(threshold) if threshold is not None else None,
             face_index=(_index(face_anchor), _index(face_a, auto=True), _index(face_b, auto=True)),
         )
         t1 = time.perf_counter()
@@ -143,8 +154,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
     @friendly_errors
     def search(anchor, files, threshold=None, progress=gr.Progress()):
         (anchor,) = _require((anchor,), ("anchor",))
-        paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
-        paths = [p for p in paths if p]
+        paths = _paths(files)
         if not paths:
             raise gr.Error("Please add the photos to search (up to 50).", title="No photos", print_exception=False)
         if len(paths) > MAX_GALLERY:
@@ -168,10 +178,18 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         )
         with gr.Tab("Compare", id="compare-tab"):
             gr.Markdown("Add an **anchor** photo and two **candidates**: which candidate is the anchor's person?")
-            with gr.Row():
-                inputs = [Photo(label=label, type="filepath", sources=["upload", "clipboard", "webcam"], height=260,
-                                elem_id=f"photo-{key}")
-                          for label, key in (("Anchor", "anchor"), ("Candidate A", "a"), ("Candidate B", "b"))]
+            with gr.Row(elem_id="photos"):
+                inputs = []
+                for label, key in (("Anchor", "anchor"), ("Candidate A", "a"), ("Candidate B", "b")):
+                    with gr.Column(min_width=200):
+                        inputs.append(Photo(label=label, type="filepath", sources=["upload", "clipboard", "webcam"],
+                                            height=260, elem_id=f"photo-{key}"))
+                        if key == "anchor":
+                            with gr.Accordion("More photos of the anchor (optional)", open=False,
+                                              elem_id="more-anchors-box"):
+                                more_anchors = gr.File(
+                                    label=f"Up to {MAX_ANCHORS - 1} more photos of the same person: they answer "
+                                    "together", file_count="multiple", file_types=["image"], elem_id="more-anchors")
             with gr.Accordion("Options: threshold, and which face to use when a photo has several", open=False):
                 threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005, label="Same-person threshold "
                                       f"(distance; calibrated: {default_threshold})", elem_id="threshold")
@@ -192,8 +210,9 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                               columns=4, height=220, object_fit="contain", elem_id="heat")
             with gr.Accordion("Result as JSON", open=False):
                 data = gr.JSON(label="result")
-            button.click(compare, inputs=[*inputs, threshold, *faces], outputs=[headline, details, marked, data],
-                         api_name="compare", concurrency_limit=CONCURRENCY)
+            button.click(compare, inputs=[*inputs, threshold, *faces, more_anchors],
+                         outputs=[headline, details, marked, data], api_name="compare",
+                         concurrency_limit=CONCURRENCY).then(None, js=SHOW_VERDICT)
             explain_button.click(explain, inputs=[*inputs, *faces], outputs=[heat], api_name="explain",
                                  concurrency_limit=CONCURRENCY)
             examples = [[str(EXAMPLES_DIR / f) for f in row] for row in EXAMPLES
@@ -223,12 +242,20 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                            concurrency_limit=CONCURRENCY)
         gr.Markdown(
             f"Model: `{Path(folder).name}`; threshold calibrated on validation photos of people it never saw. "
-            "Distances run from 0 (identical) to 2. *Uncertain* means a face is too small, blurred, turned away or "
-            "cut off, or the distance is close to the threshold. Limits: 25 MB per photo, 50 megapixels."
+            "Distances run from 0 (identical) to 2. The probability weighs the distance with how clear the faces are; "
+            "*uncertain* means the answer has a real chance of being wrong (a small, turned, unclear or blurred face, "
+            "or a distance close to the threshold), and the page says what would help. "
+            "Limits: 25 MB per photo, 50 megapixels."
         )
     demo.queue(max_size=64, default_concurrency_limit=CONCURRENCY)
     demo.facesim_weights = folder  # for start-up warm-up
     return demo
+
+
+def _paths(files) -> list[str]:
+    """The paths of a multiple-file upload (None or empty: none)."""
+    paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
+    return [p for p in paths if p]
 
 
 def _require(values, names) -> list[str]:
@@ -257,6 +284,8 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, str, dict]:
     into Gradio's cache and the browser a request of its own (measured: see docs/benchmarks.md).
     """
     notes = []
+    if r.anchor_note:
+        notes.append(r.anchor_note[0].upper() + r.anchor_note[1:] + ".")
     if r.anchor_faces_found > 1:
         which = "face 1 (the clearest)" if _index(chosen[0]) == 0 else f"face {_index(chosen[0]) + 1}"
         notes.append(f"{r.anchor_faces_found} faces found in the anchor photo, using {which}.")
@@ -267,24 +296,31 @@ def render(r: facesim.Comparison, chosen) -> tuple[str, str, dict]:
                          f"({how}).")
     for reason in dict.fromkeys(r.a.reasons + r.b.reasons):
         notes.append(f"Uncertain: {reason}.")
+    for advice in dict.fromkeys(r.a.advice + r.b.advice):
+        notes.append(f"What would help: {advice}.")
     headline = f"## {r.summary}\n" + "".join(f"- {n}\n" for n in notes)
     figures = "".join(
-        f"<figure style='margin:0;text-align:center'><img src='{_data_uri(crop)}' alt='{html.escape(label)}' "
-        f"style='width:150px;height:150px;border-radius:6px'><figcaption style='font-size:0.85em'>"
+        f"<figure><img src='{_data_uri(crop)}' alt='{html.escape(label)}'><figcaption>"
         f"{html.escape(label)}</figcaption></figure>"
-        for crop, label in ((r.anchor.crop, "Anchor"),
+        for crop, label in ((r.anchor.crop, "Anchor" if r.anchors is None or r.anchors.count == 1 else
+                             f"Anchor (+{r.anchors.count - 1} more)"),
                             (r.a.face.crop, f"A{_which(r.a)}: {r.a.distance:.3f} ({r.a.verdict})"),
                             (r.b.face.crop, f"B{_which(r.b)}: {r.b.distance:.3f} ({r.b.verdict})")))
     rows = "".join(
         f"<tr><td>{k}</td><td>{c.index + 1} of {c.faces_found}</td><td>{c.distance:.3f}</td>"
-        f"<td>{c.probability:.0%}</td><td><b>{html.escape(c.verdict)}</b></td></tr>"
+        f"<td>{c.probability:.0%}: {html.escape(c.likelihood)}</td><td><b>{html.escape(c.verdict)}</b></td></tr>"
         for k, c in (("A", r.a), ("B", r.b))
     )
     bars = "".join(_bar(k, c.distance, r.threshold) for k, c in (("A", r.a), ("B", r.b)))
+    more = ""
+    if r.anchors is not None and r.anchors.count > 1:
+        thumbs = "".join(f"<img src='{_data_uri(f.crop)}' alt='anchor photo {k + 1}' title='anchor photo {k + 1}'>"
+                         for k, f in zip(r.anchors.used, r.anchors.faces))
+        more = f"<div class='anchor-faces'><span>Anchor faces used ({r.anchors.count}):</span>{thumbs}</div>"
     details = (
-        f"<div class='crops' title='Faces compared (as the model sees them)' "
-        f"style='display:flex;gap:10px;flex-wrap:wrap;margin-bottom:10px'>{figures}</div>"
-        "<table style='width:100%'><tr><th>candidate</th><th>face</th><th>distance</th><th>same-person probability</th>"
+        f"<div class='crops' title='Faces compared (as the model sees them)'>{figures}</div>{more}"
+        "<table class='result'><tr><th>candidate</th><th>face</th><th>distance</th><th><span class='long'>same-person "
+        "</span>probability</th>"
         f"<th>verdict</th></tr>{rows}</table>"
         f"<p>threshold {r.threshold:.3f}: at or below it, the faces count as the same person.</p>"
         f"<div style='position:relative;margin-top:8px'>{bars}"
@@ -313,8 +349,10 @@ def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list
         if r.error:
             cells = f"<td>-</td><td>-</td><td>{html.escape(r.error)}</td>"
         else:
-            why = f" ({html.escape('; '.join(r.reasons))})" if r.reasons else ""
-            cells = f"<td>{r.distance:.3f}</td><td>{r.probability:.0%}</td><td><b>{r.verdict}</b>{why}</td>"
+            why = (f" ({html.escape('; '.join(r.reasons))}. What would help: {html.escape('; '.join(r.advice))})"
+                   if r.reasons else "")
+            cells = (f"<td>{r.distance:.3f}</td><td>{r.probability:.0%}: {html.escape(facesim.likelihood(r.probability))}"
+                     f"</td><td><b>{r.verdict}</b>{why}</td>")
         rows.append(f"<tr{style}><td>{k}</td><td>{html.escape(names[r.index])}</td>{cells}</tr>")
     table = ("<table style='width:100%'><tr><th>rank</th><th>photo</th><th>distance</th>"
              f"<th>same-person probability</th><th>verdict</th></tr>{''.join(rows)}</table>")
@@ -445,6 +483,33 @@ def warm_up(folder: str) -> float:
 
 
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+#: The result's layout: on a desktop as it always was; on a phone (up to 600 px wide) the three crops side by
+#: side, the table within the width, the upload boxes shorter. tests/test_browser.py checks it at 390x844.
+CSS = """
+#details .crops { display: flex; gap: 10px; flex-wrap: wrap; margin-bottom: 10px; }
+#details .crops figure { margin: 0; text-align: center; width: 150px; }
+#details .crops img { width: 150px; height: 150px; border-radius: 6px; }
+#details .crops figcaption { font-size: 0.85em; }
+#details .anchor-faces { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; margin-bottom: 10px;
+  font-size: 0.85em; }
+#details .anchor-faces img { width: 48px; height: 48px; border-radius: 4px; }
+#details table.result { width: 100%; }
+@media (max-width: 600px) {
+  #details .crops { flex-wrap: nowrap; gap: 6px; }
+  #details .crops figure { width: calc((100% - 12px) / 3); min-width: 0; }
+  #details .crops img { width: 100%; height: auto; aspect-ratio: 1; }
+  #details .crops figcaption { font-size: 0.75em; overflow-wrap: anywhere; }
+  #details table.result, #gallery-table table { font-size: 0.8em; }
+  #details table.result td, #gallery-table td { overflow-wrap: anywhere; }
+  #details table.result th, #details table.result td { padding: 4px 2px; }
+  #details table.result th .long { display: none; }
+}
+"""
+#: After Compare, bring the verdict into view when it is not (on a phone it sits below the three uploads).
+SHOW_VERDICT = """() => { const v = document.querySelector('#verdict');
+  if (v && v.getBoundingClientRect().top > window.innerHeight * 0.6) v.scrollIntoView({block: 'start'}); }"""
+#: What `launch` needs besides the Blocks: theme and stylesheet (Gradio 6 takes them at launch).
+STYLE = {"theme": THEME, "css": CSS}
 
 def _build_or_exit(weights: str | None) -> gr.Blocks:
     try:
@@ -470,7 +535,7 @@ def main(argv=None) -> None:
     # first simply waits for it.
     threading.Thread(target=lambda: log.info("model ready in %.1f s", warm_up(app.facesim_weights)),
                      name="facesim-warm-up", daemon=True).start()
-    app.launch(server_name=args.host, server_port=args.port, share=args.share, theme=THEME,
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, **STYLE,
                max_file_size=MAX_BYTES // 2, show_error=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Union
@@ -12,11 +12,13 @@ from typing import Literal, Union
 import numpy as np
 
 from .align import DEFAULT_CHIP, Chip, align
+from .anchors import AnchorSet, anchor_name, as_list, check_count, combine, outliers
 from .detect import detect
 from .errors import FaceSimError, WeightsError
 from .image import ImageSource, load_image
 from .model import Encoder, load_encoder
 from .quality import Quality, assess
+from .uncertainty import Judgement, likelihood
 
 __all__ = ["extract_faces", "embed", "verify", "compare", "rank", "Face", "Verification", "Candidate", "Comparison",
            "Ranked"]
@@ -53,10 +55,13 @@ class Verification:
         distance: Euclidean distance between the two unit embeddings (0 = identical, 2 = opposite).
         threshold: the same-person threshold used (calibrated on validation unless overridden).
         is_match: distance <= threshold.
-        probability: calibrated probability that the two faces are the same person.
-        verdict: "match", "no match", or "uncertain" when the distance is close to the threshold or a
-            face is of too low quality to trust (then `reasons` says why).
-        reasons: why the verdict is "uncertain", in words ("photo A: face too small"); empty otherwise.
+        probability: calibrated probability that the two faces are the same person (the distance and the
+            faces' quality together; `likelihood` says it in words).
+        verdict: "match", "no match", or "uncertain" when the answer is likely enough to be wrong
+            (`facesim.uncertainty`: the distance near the threshold, a small, turned, unclear or blurred face,
+            a face outside what validation covered); then `reasons` says why and `advice` what would help.
+        reasons: why the verdict is "uncertain", in words ("photo B: head turned (62 degrees)"); empty otherwise.
+        advice: what would help when uncertain ("a photo of the person in photo B facing the camera").
         face_a, face_b: the faces compared.
         faces_found: how many faces each photo had.
         face_used: which face of each photo was compared (0-based, as `extract_faces` orders them): photo A's
@@ -73,11 +78,20 @@ class Verification:
     faces_found: tuple[int, int] = (1, 1)
     reasons: tuple[str, ...] = ()
     face_used: tuple[int, int] = (0, 0)
+    advice: tuple[str, ...] = ()
+    #: The photos of A that answered (several when a list was given), and those left out.
+    anchors: AnchorSet | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def likelihood(self) -> str:
+        """The probability in words ("probably the same person", "can't tell", ...)."""
+        return likelihood(self.probability)
 
     def to_dict(self) -> dict:
         """The answer as plain JSON-ready values (no images); faces are numbered from 1."""
         return {"is_match": self.is_match, "distance": self.distance, "probability": self.probability,
-                "verdict": self.verdict, "reasons": list(self.reasons), "threshold": self.threshold,
+                "likelihood": self.likelihood, "verdict": self.verdict, "reasons": list(self.reasons),
+                "advice": list(self.advice), "threshold": self.threshold, **_anchors_dict(self.anchors),
                 "faces_found": list(self.faces_found), "face_used": [i + 1 for i in self.face_used],
                 "quality": {"A": self.face_a.quality.to_dict(), "B": self.face_b.quality.to_dict()}}
 
@@ -96,10 +110,17 @@ class Candidate:
     faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
     #: Which of `faces` was compared (0-based): the one closest to the anchor's face unless one was chosen.
     index: int = 0
+    #: What would help when the verdict is "uncertain".
+    advice: tuple[str, ...] = ()
 
     @property
     def faces_found(self) -> int:
         return len(self.faces)
+
+    @property
+    def likelihood(self) -> str:
+        """The probability in words ("probably the same person", "can't tell", ...)."""
+        return likelihood(self.probability)
 
     @property
     def which(self) -> str:
@@ -107,9 +128,10 @@ class Candidate:
         return f"face {self.index + 1} of {self.faces_found}" if self.faces_found > 1 else ""
 
     def to_dict(self) -> dict:
-        return {"distance": self.distance, "probability": self.probability, "is_match": self.is_match,
-                "verdict": self.verdict, "reasons": list(self.reasons), "faces_found": self.faces_found,
-                "face_used": self.index + 1, "quality": self.face.quality.to_dict()}
+        return {"distance": self.distance, "probability": self.probability, "likelihood": self.likelihood,
+                "is_match": self.is_match, "verdict": self.verdict, "reasons": list(self.reasons),
+                "advice": list(self.advice), "faces_found": self.faces_found, "face_used": self.index + 1,
+                "quality": self.face.quality.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,8 @@ class Comparison:
     matches: Literal["A", "B", "both", "neither"]
     #: Every face of the anchor photo, best first (the one used is `anchor`).
     anchor_faces: tuple[Face, ...] = field(default=(), repr=False, compare=False)
+    #: The photos of the anchor's person that answered (several when a list was given), and those left out.
+    anchors: AnchorSet | None = field(default=None, repr=False, compare=False)
 
     @property
     def anchor_faces_found(self) -> int:
@@ -139,7 +163,7 @@ class Comparison:
         """The answer as plain JSON-ready values (no images): what the CLI prints and the app's API returns."""
         return {"matches": self.matches, "headline": self.headline, "threshold": self.threshold,
                 "anchor_faces_found": self.anchor_faces_found, "anchor_quality": self.anchor.quality.to_dict(),
-                "A": self.a.to_dict(), "B": self.b.to_dict()}
+                **_anchors_dict(self.anchors), "A": self.a.to_dict(), "B": self.b.to_dict()}
 
     @property
     def summary(self) -> str:
@@ -154,10 +178,34 @@ class Comparison:
         }[self.matches]
 
     @property
+    def anchor_note(self) -> str:
+        """How many photos of the anchor's person answered, and which were left out (empty for one photo)."""
+        if self.anchors is None or self.anchors.photos == 1:
+            return ""
+        note = f"{self.anchors.count} of {self.anchors.photos} anchor photos answered"
+        return note + (f" ({'; '.join(self.anchors.notes())})" if self.anchors.left_out else "")
+
+    @property
     def headline(self) -> str:
-        """The verdict in one sentence, with the reasons for uncertainty if any."""
+        """The verdict in one sentence, with the reasons for uncertainty and what would help, if any."""
+        if self.anchor_note:
+            return f"{self._headline()}. {self.anchor_note[0].upper()}{self.anchor_note[1:]}"
+        return self._headline()
+
+    def _headline(self) -> str:
         reasons = list(dict.fromkeys(self.a.reasons + self.b.reasons))
-        return f"{self.summary} (uncertain: {'; '.join(reasons)})" if reasons else self.summary
+        advice = list(dict.fromkeys(self.a.advice + self.b.advice))
+        if not reasons:
+            return self.summary
+        return f"{self.summary} (uncertain: {'; '.join(reasons)}. What would help: {'; '.join(advice)})"
+
+
+def _anchors_dict(anchors: AnchorSet | None) -> dict:
+    """How many photos of the anchor's person answered, and which were left out and why (numbered from 1)."""
+    if anchors is None:
+        return {}
+    return {"anchor_photos": anchors.photos, "anchor_photos_used": anchors.count,
+            "anchor_photos_left_out": [{"photo": k + 1, "why": why} for k, why in anchors.left_out]}
 
 
 def extract_faces(image: ImageSource, *, name: str | None = None, weights: Weights = None) -> list[Face]:
@@ -217,38 +265,46 @@ def embed(faces: Face | Sequence[Face], *, weights: Weights = None) -> np.ndarra
     return encoder.embed_crops(crops)
 
 
-def verify(image_a: ImageSource, image_b: ImageSource, *, weights: Weights = None,
+def verify(image_a: ImageSource | Sequence[ImageSource], image_b: ImageSource, *, weights: Weights = None,
            threshold: float | None = None, face_index: tuple[int, int | None] = (0, None)) -> Verification:
     """Are two photos the same person? (1:1 check.)
 
     Photo A's clearest face is compared with every face of photo B, and the closest one is used: "is A's
-    person in photo B?" (a group photo as B works).
+    person in photo B?" (a group photo as B works). Photo A may be a list of 1-5 photos of one person:
+    they answer together (`facesim.anchors`), each photo named "photo A", "photo A 2", ...
 
     Args:
-        image_a, image_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
+        image_a: a file path, image bytes or RGB uint8 array (H, W, 3); or a list of 1-5 of them (one person).
+        image_b: a file path, image bytes, or RGB uint8 array.
         weights: the model (see `embed`).
-        threshold: override the calibrated distance threshold.
+        threshold: override the calibrated distance threshold (with several photos of A, the threshold
+            calibrated for that many moves by as much as this one moves the one-photo threshold).
         face_index: which face of each photo to use (0 = the clearest, as `extract_faces` orders them;
-            None for photo B: the face closest to photo A's).
+            for A, of its first photo; None for photo B: the face closest to photo A's).
 
     Raises:
         FaceSimError: a photo is not a usable image or holds no face; the message names "photo A"/"photo B".
     """
     encoder = load_encoder(weights)
-    chip = encoder.config.chip
-    (fa, all_a), (_, all_b) = (_pick(image_a, "photo A", face_index[0], chip),
-                               _pick(image_b, "photo B", face_index[1], chip))
-    e = encoder.embed_crops(np.stack([fa.crop] + [f.crop for f in all_b]))
-    k, d = _closest(e[0], e[1:], face_index[1])
+    photos = as_list(image_a)
+    check_count(photos)
+    names = ["photo A"] + [f"photo A {k + 1}" for k in range(1, len(photos))]
+    picked = _pick_all(photos + [image_b], names + ["photo B"], [face_index[0]] + [0] * (len(photos) - 1)
+                       + [face_index[1]], encoder.config.chip, optional=range(1, len(photos)))
+    all_b = picked[-1][1]
+    anchors, rows = _anchor_set(encoder, picked[:-1], [all_b], names)
+    k, d = _closest(anchors.vector, rows[0], face_index[1])
     fb = all_b[k]
-    thr = _threshold(encoder, threshold)
-    reasons = _reasons(encoder, d, thr, ("photo A", fa), ("photo B", fb))
-    return Verification(distance=d, threshold=thr, is_match=d <= thr, probability=_probability(encoder, d),
-                        verdict=_verdict(d, thr, reasons), face_a=fa, face_b=fb, faces_found=(len(all_a), len(all_b)),
-                        reasons=reasons, face_used=(face_index[0] or 0, k))
+    thr, judge = _calibrated(encoder, anchors.count, threshold)
+    j = _judged(judge, d, thr, *_anchor_named(anchors, names), ("photo B", fb),
+                crowded="photo B" if face_index[1] is None and _crowded(anchors.vector, rows[0], k, thr) else None)
+    return Verification(distance=d, threshold=thr, is_match=d <= thr, probability=j.probability,
+                        verdict=_verdict(d, thr, j), face_a=anchors.faces[0], face_b=fb,
+                        faces_found=(len(picked[0][1]), len(all_b)), reasons=j.reasons, advice=j.advice,
+                        face_used=(face_index[0] or 0, k), anchors=anchors)
 
 
-def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSource, *,
+def compare(anchor: ImageSource | Sequence[ImageSource], candidate_a: ImageSource, candidate_b: ImageSource, *,
             weights: Weights = None, threshold: float | None = None,
             face_index: tuple[int, int | None, int | None] = (0, None, None)) -> Comparison:
     """Which candidate shows the anchor's person: A, B, both or neither?
@@ -257,43 +313,52 @@ def compare(anchor: ImageSource, candidate_a: ImageSource, candidate_b: ImageSou
     candidate is answered by its face closest to the anchor's: "is the anchor's person in this photo?",
     so a group photo works as a candidate. `Candidate.index` says which face that was.
 
+    Several photos of the anchor's person (a list of 1-5) answer together: their faces are combined into
+    one descriptor (`facesim.anchors`), with the threshold, probability and uncertain rule calibrated for
+    that many photos. A photo without a face, or far from the others (another person), is left out and
+    named in `Comparison.anchors.left_out`; only the first photo (the anchor itself) must have a face.
+
     Args:
-        anchor, candidate_a, candidate_b: file paths, image bytes, or RGB uint8 arrays (H, W, 3).
+        anchor: a file path, image bytes or RGB uint8 array (H, W, 3); or a list of 1-5 of them (one person).
+        candidate_a, candidate_b: file paths, image bytes, or RGB uint8 arrays.
         weights: the model (see `embed`).
-        threshold: override the calibrated distance threshold.
-        face_index: which face of each photo to use (0 = the clearest, as `extract_faces` orders them);
-            None for a candidate: its face closest to the anchor's.
+        threshold: override the calibrated distance threshold (see `verify`).
+        face_index: which face of each photo to use (0 = the clearest, as `extract_faces` orders them; for
+            the anchor, of its first photo); None for a candidate: its face closest to the anchor's.
 
     Returns:
         A `Comparison` with both distances, calibrated probabilities, per-candidate verdicts, the faces
-        used and how many faces each photo had.
+        used, how many faces each photo had and which anchor photos answered.
 
     Raises:
         FaceSimError: a photo is not a usable image or holds no face; the message names "anchor",
             "candidate A" or "candidate B".
     """
     encoder = load_encoder(weights)
-    chip = encoder.config.chip
-    names = ("anchor", "candidate A", "candidate B")
+    photos = as_list(anchor)
+    check_count(photos)
+    names = [anchor_name(k) for k in range(len(photos))]
     anchor_index = 0 if face_index[0] is None else face_index[0]
-    # The three photos are decoded and searched in parallel (Pillow and OpenCV release the GIL).
-    picked = list(_pool().map(_pick, (anchor, candidate_a, candidate_b), names,
-                              (anchor_index, face_index[1], face_index[2]), (chip,) * 3))
-    faces_a, faces_b = picked[1][1], picked[2][1]
-    e = encoder.embed_crops(np.stack([picked[0][0].crop] + [f.crop for f in faces_a + faces_b]))
-    thr = _threshold(encoder, threshold)
+    # The photos are decoded and searched in parallel (Pillow and OpenCV release the GIL).
+    picked = _pick_all(photos + [candidate_a, candidate_b], names + ["candidate A", "candidate B"],
+                       [anchor_index] + [0] * (len(photos) - 1) + [face_index[1], face_index[2]],
+                       encoder.config.chip, optional=range(1, len(photos)))
+    faces_a, faces_b = picked[-2][1], picked[-1][1]
+    anchors, rows = _anchor_set(encoder, picked[:-2], [faces_a, faces_b], names)
+    thr, judge = _calibrated(encoder, anchors.count, threshold)
+    named_anchors = _anchor_named(anchors, names)
     cands = []
-    for k, (name, faces, rows) in enumerate(((names[1], faces_a, e[1 : 1 + len(faces_a)]),
-                                             (names[2], faces_b, e[1 + len(faces_a) :]))):
-        i, d = _closest(e[0], rows, face_index[k + 1])
-        reasons = _reasons(encoder, d, thr, ("anchor", picked[0][0]), (name, faces[i]), pair=name)
-        cands.append(Candidate(distance=d, probability=_probability(encoder, d), is_match=d <= thr,
-                               verdict=_verdict(d, thr, reasons), face=faces[i], faces=faces, index=i,
-                               reasons=reasons))
+    for k, (name, faces) in enumerate((("candidate A", faces_a), ("candidate B", faces_b))):
+        i, d = _closest(anchors.vector, rows[k], face_index[k + 1])
+        j = _judged(judge, d, thr, *named_anchors, (name, faces[i]), pair=name,
+                    crowded=name if face_index[k + 1] is None and _crowded(anchors.vector, rows[k], i, thr) else None)
+        cands.append(Candidate(distance=d, probability=j.probability, is_match=d <= thr,
+                               verdict=_verdict(d, thr, j), face=faces[i], faces=faces, index=i,
+                               reasons=j.reasons, advice=j.advice))
     a, b = cands
     matches = {(True, True): "both", (True, False): "A", (False, True): "B", (False, False): "neither"}
-    return Comparison(threshold=thr, anchor=picked[0][0], anchor_faces=picked[0][1], a=a, b=b,
-                      matches=matches[(a.is_match, b.is_match)])
+    return Comparison(threshold=thr, anchor=anchors.faces[0], anchor_faces=picked[0][1], a=a, b=b,
+                      matches=matches[(a.is_match, b.is_match)], anchors=anchors)
 
 
 def _closest(anchor: np.ndarray, rows: np.ndarray, index: int | None) -> tuple[int, float]:
@@ -316,7 +381,7 @@ class Ranked:
         is_match: distance <= threshold (False when the photo could not be used).
         faces_found: how many faces the photo had (0 when none).
         face_used: which of them was used (0-based, as `extract_faces` orders them).
-        reasons: why the verdict is "uncertain" (see `Verification.reasons`).
+        reasons: why the verdict is "uncertain" (see `Verification.reasons`); advice: what would help.
         error: why the photo could not be used ("no face found", "not an image", ...), else None.
     """
 
@@ -331,15 +396,18 @@ class Ranked:
 
     is_match: bool = False
     face_used: int = 0
+    advice: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"index": self.index, "distance": self.distance, "probability": self.probability,
+                "likelihood": likelihood(self.probability) if self.probability is not None else None,
                 "is_match": self.is_match, "verdict": self.verdict, "reasons": list(self.reasons),
+                "advice": list(self.advice),
                 "faces_found": self.faces_found, "face_used": self.face_used + 1 if self.face is not None else None,
                 "error": self.error, "quality": self.face.quality.to_dict() if self.face is not None else None}
 
 
-def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights = None,
+def rank(anchor: ImageSource | Sequence[ImageSource], photos: Sequence[ImageSource], *, weights: Weights = None,
          threshold: float | None = None, names: Sequence[str] | None = None,
          on_progress: Callable[[int, int], None] | None = None) -> list[Ranked]:
     """Which of these photos show the anchor's person? A gallery search, best match first.
@@ -350,10 +418,11 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
     the whole search.
 
     Args:
-        anchor: the photo of the person looked for (path, bytes or RGB uint8 array).
+        anchor: the photo of the person looked for (path, bytes or RGB uint8 array), or a list of 1-5 photos
+            of that person, which answer together (see `compare`).
         photos: the photos to search (paths, bytes or RGB uint8 arrays).
         weights: the model (see `embed`).
-        threshold: override the calibrated distance threshold.
+        threshold: override the calibrated distance threshold (see `verify`).
         names: how error messages name each photo (default "photo 1", "photo 2", ...).
         on_progress: called with (photos searched, photos) as the search goes (for a progress bar).
 
@@ -361,13 +430,15 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
         One `Ranked` per photo: usable photos by increasing distance, then unusable ones in input order.
 
     Raises:
-        FaceSimError: the anchor is not a usable image or holds no face (the message names "anchor").
+        FaceSimError: the (first) anchor photo is not a usable image or holds no face (the message names "anchor").
     """
     encoder = load_encoder(weights)
-    thr = _threshold(encoder, threshold)
     names = list(names) if names is not None else [f"photo {i + 1}" for i in range(len(photos))]
     chip = encoder.config.chip
-    anchor_face, _ = _pick(anchor, "anchor", 0, chip)
+    given = as_list(anchor)
+    check_count(given)
+    anchor_names = [anchor_name(k) for k in range(len(given))]
+    picked_anchors = _pick_all(given, anchor_names, [0] * len(given), chip, optional=range(1, len(given)))
 
     def attempt(item):
         image, name = item
@@ -382,16 +453,19 @@ def rank(anchor: ImageSource, photos: Sequence[ImageSource], *, weights: Weights
         if on_progress is not None:
             on_progress(len(picked), len(photos))
     usable = [i for i, r in enumerate(picked) if not isinstance(r, FaceSimError)]
-    e = encoder.embed_crops(np.stack([anchor_face.crop] + [f.crop for i in usable for f in picked[i][1]]))
-    out, row = [], 1
-    for i in usable:
+    anchors, rows = _anchor_set(encoder, picked_anchors, [picked[i][1] for i in usable], anchor_names)
+    thr, judge = _calibrated(encoder, anchors.count, threshold)
+    named_anchors = _anchor_named(anchors, anchor_names)
+    out = []
+    for i, e in zip(usable, rows):
         faces = picked[i][1]
-        k, d = _closest(e[0], e[row : row + len(faces)], None)
-        row += len(faces)
+        k, d = _closest(anchors.vector, e, None)
         face = faces[k]
-        reasons = _reasons(encoder, d, thr, ("anchor", anchor_face), (names[i], face), pair=names[i])
-        out.append(Ranked(index=i, distance=d, probability=_probability(encoder, d), verdict=_verdict(d, thr, reasons),
-                          face=face, faces_found=len(faces), reasons=reasons, is_match=d <= thr, face_used=k))
+        j = _judged(judge, d, thr, *named_anchors, (names[i], face), pair=names[i],
+                    crowded=names[i] if _crowded(anchors.vector, e, k, thr) else None)
+        out.append(Ranked(index=i, distance=d, probability=j.probability, verdict=_verdict(d, thr, j),
+                          face=face, faces_found=len(faces), reasons=j.reasons, advice=j.advice, is_match=d <= thr,
+                          face_used=k))
     out.sort(key=lambda r: r.distance)
     for i, r in enumerate(picked):
         if isinstance(r, FaceSimError):
@@ -419,6 +493,51 @@ def _pick(image: ImageSource, name: str, index: int | None,
     return faces[index], faces
 
 
+def _pick_all(photos: list, names: list[str], indices: list, chip: Chip, *, optional=()) -> list:
+    """`_pick` of every photo in parallel. A photo at a position in `optional` that fails gives its
+    FaceSimError in its place instead of raising (an extra anchor photo is left out, not fatal)."""
+    optional = set(optional)
+
+    def attempt(k):
+        try:
+            return _pick(photos[k], names[k], indices[k], chip)
+        except FaceSimError as exc:
+            if k in optional:
+                return exc
+            raise
+
+    return list(_pool().map(attempt, range(len(photos))))
+
+
+def _anchor_set(encoder: Encoder, picked: list, candidates: list[tuple[Face, ...]],
+                names: list[str]) -> tuple[AnchorSet, list]:
+    """Embed the anchor photos' faces with every candidate face (one batch) and combine the anchors.
+
+    Returns:
+        The AnchorSet and, per candidate photo, its faces' embeddings (n_faces, D).
+    """
+    ok = [k for k, r in enumerate(picked) if not isinstance(r, FaceSimError)]
+    faces = [picked[k][0] for k in ok]
+    e = encoder.embed_crops(np.stack([f.crop for f in faces] + [f.crop for c in candidates for f in c]))
+    anchor_e, rest = e[: len(faces)], e[len(faces) :]
+    left = [(k, str(picked[k]).split(": ", 1)[-1]) for k, r in enumerate(picked) if isinstance(r, FaceSimError)]
+    far = outliers(anchor_e, encoder.config.outlier_limits)
+    left += [(ok[i], "looks like another person (far from the other photos)") for i in far]
+    keep = [i for i in range(len(ok)) if i not in far]
+    anchors = AnchorSet(faces=tuple(faces[i] for i in keep), used=tuple(ok[i] for i in keep),
+                        left_out=tuple(sorted(left)), photos=len(picked), vector=combine(anchor_e[keep]),
+                        names=tuple(names))
+    rows, start = [], 0
+    for c in candidates:
+        rows.append(rest[start : start + len(c)])
+        start += len(c)
+    return anchors, rows
+
+
+def _anchor_named(anchors: AnchorSet, names: list[str]) -> list[tuple[str, Face]]:
+    return [(names[k], face) for k, face in zip(anchors.used, anchors.faces)]
+
+
 def _threshold(encoder: Encoder, threshold: float | None) -> float:
     if threshold is not None:
         return float(threshold)
@@ -428,24 +547,48 @@ def _threshold(encoder: Encoder, threshold: float | None) -> float:
     return float(encoder.config.threshold)
 
 
-def _probability(encoder: Encoder, distance: float) -> float:
-    cal = encoder.config.calibration
-    return cal.probability(distance) if cal is not None else float("nan")
+def _calibrated(encoder: Encoder, count: int, threshold: float | None):
+    """(threshold, judge) for `count` anchor photos; an overridden threshold moves the calibrated one by as
+    much as it moves the one-photo threshold."""
+    if count == 1:
+        return _threshold(encoder, threshold), encoder.config.judging
+    thr, judge = encoder.config.for_anchors(count)
+    if threshold is not None:
+        thr += float(threshold) - _threshold(encoder, None)
+    return thr, judge
 
 
-def _reasons(encoder: Encoder, distance: float, threshold: float, *named: tuple[str, Face],
-             pair: str | None = None) -> tuple[str, ...]:
-    """Why a comparison cannot be answered confidently: low-quality faces, or a distance at the threshold.
+def _judged(judge, distance: float, threshold: float, *named: tuple[str, Face], pair: str | None = None,
+            crowded: str | None = None) -> Judgement:
+    """The probability, and whether and why the answer is uncertain (`facesim.uncertainty`).
 
-    `pair` names the comparison in the distance reason when several are answered at once ("candidate B").
+    `pair` names the comparison when several are answered at once ("candidate B"): the distance reason
+    then says which.
     """
-    out = [f"{name}: {r}" for name, face in named for r in face.quality.reasons]
-    if abs(distance - threshold) < encoder.config.uncertain_margin:
-        out.append(f"{pair}: distance close to the threshold" if pair else "distance close to the threshold")
-    return tuple(out)
+    if judge is None:  # an uncalibrated model: no probability, nothing to doubt with
+        return Judgement(probability=float("nan"), doubt=float("nan"), confident=True)
+    j = judge.judge(distance, [(name, _person(name), face.quality) for name, face in named], threshold=threshold,
+                    crowded=crowded)
+    if pair and j.reasons:
+        reasons = tuple(f"{pair}: {r}" if r.startswith("distance ") else r for r in j.reasons)
+        j = replace(j, reasons=reasons)
+    return j
 
 
-def _verdict(distance: float, threshold: float, reasons: tuple[str, ...]) -> Verdict:
-    if reasons:
+def _person(name: str) -> str:
+    """Whom a photo shows, for advice: "the anchor's person", "the person in candidate A"."""
+    return "the anchor's person" if name.startswith("anchor") else f"the person in {name}"
+
+
+def _crowded(anchor: np.ndarray, rows: np.ndarray, used: int, threshold: float) -> bool:
+    """Another face of the photo is also within the threshold of the anchor: two people there look like it."""
+    if len(rows) < 2:
+        return False
+    d = np.linalg.norm(rows - anchor[None], axis=1)
+    return bool(d[used] <= threshold and np.sum(d <= threshold) >= 2)
+
+
+def _verdict(distance: float, threshold: float, judgement: Judgement) -> Verdict:
+    if not judgement.confident:
         return "uncertain"
     return "match" if distance <= threshold else "no match"

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 #: What a complete weights folder holds besides its weights file (plots are optional extras).
 REQUIRED = (CONFIG_FILE, "metrics.json", "README.md")
-OPTIONAL = ("roc.png", "training_curves.png", "history.json")
+OPTIONAL = ("roc.png", "coverage.png", "reliability.png", "training_curves.png", "history.json")
 
 
 class HubError(WeightsError):

@@ -8,7 +8,7 @@ import logging
 import math
 import threading
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +77,13 @@ class ModelConfig:
     #: A verdict is "uncertain" when the distance is closer to the threshold than the distance over
     #: which the calibrated probability moves from 0.5 to this value.
     uncertain_probability: float = 0.75
+    #: The learned probability and "uncertain" rule (`facesim.uncertainty.Judge.to_dict`), written by
+    #: `python -m training.evaluate`; without it, `calibration` and `uncertain_probability` answer.
+    judge: dict | None = None
+    #: Anchor sets (`facesim.anchors`): per number of anchor photos ("2".."5") its threshold and judge, and
+    #: "outlier_distance" (per number of other photos, the distance beyond which a photo is left out);
+    #: written by `python -m training.evaluate`. None: one anchor photo only.
+    anchor_sets: dict | None = None
     weights_file: str = WEIGHTS_FILE
     #: The inference graph exported from the weights file (`python -m training.tflite`), run by OpenCV;
     #: None runs the weights file in NumPy instead.
@@ -98,6 +105,13 @@ class ModelConfig:
             data["widths"] = tuple(int(w) for w in data["widths"])
         if data.get("calibration") is not None:
             data["calibration"] = Calibration(**data["calibration"])
+        if data.get("judge") is not None:
+            from .uncertainty import Judge
+
+            try:
+                Judge.from_dict(data["judge"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise WeightsError(f"config.json has an invalid judge ({exc})", input_name="weights") from None
         return cls(**data)
 
     def to_dict(self) -> dict:
@@ -134,6 +148,43 @@ class ModelConfig:
             return 0.0
         p = self.uncertain_probability
         return math.log(p / (1.0 - p)) / self.calibration.slope
+
+    @cached_property
+    def judging(self):
+        """The probability and "uncertain" rule (`facesim.uncertainty.Judge`), or None when uncalibrated.
+
+        A folder evaluated before the learned rule existed gets its distance-only calibration with the old band.
+        """
+        from .uncertainty import Judge, fallback_judge
+
+        if self.judge is not None:
+            return Judge.from_dict(self.judge)
+        if self.calibration is None or self.threshold is None:
+            return None
+        return fallback_judge(self.calibration.slope, self.calibration.center, self.threshold,
+                              self.uncertain_probability)
+
+    def for_anchors(self, count: int):
+        """(threshold, judge) calibrated for `count` anchor photos (1: the model's own).
+
+        Raises:
+            WeightsError: the model was not calibrated for that many anchor photos.
+        """
+        if count == 1:
+            return self.threshold, self.judging
+        entry = (self.anchor_sets or {}).get(str(count))
+        if entry is None:
+            raise WeightsError(f"this model was not calibrated for {count} anchor photos (python -m training.evaluate "
+                               "calibrates 2 to 5); use one photo of the anchor", input_name="weights")
+        from .uncertainty import Judge
+
+        return float(entry["threshold"]), Judge.from_dict(entry["judge"])
+
+    @property
+    def outlier_limits(self) -> dict[int, float] | None:
+        """Per number of other anchor photos, the distance beyond which a photo is left out (None: none)."""
+        limits = (self.anchor_sets or {}).get("outlier_distance")
+        return {int(k): float(v) for k, v in limits.items()} if limits else None
 
     def with_(self, **changes) -> ModelConfig:
         return replace(self, **changes)

@@ -1,4 +1,5 @@
-"""The real page in Debian's chromium, driven by Playwright: compare, explain, faces boxed, examples, gallery."""
+"""The real page in Debian's chromium, driven by Playwright: compare, explain, faces boxed, examples, gallery,
+the phone layout (390x844) and the webcam on both screens."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def page_url():
         pytest.fail(f"chromium is not installed at {CHROMIUM} (.ci/run installs Debian's chromium)")
     import app
 
-    _, url, _ = app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, theme=app.THEME)
+    _, url, _ = app.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True, **app.STYLE)
     yield url
     app.demo.close()
 
@@ -137,14 +138,61 @@ def _fake_camera_file(photo: Path, path: Path, frames: int = 10) -> Path:
     return path
 
 
-def test_webcam_capture_as_the_anchor(page_url, playwright, tmp_path):
+#: A phone as the issue measured it: 390x844, mobile emulation, touch.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 1000}}
+
+#: Everything that must fit the width: the document, and every table, image, heading and crop on the page.
+OVERFLOW = """() => { const W = window.innerWidth, bad = [];
+  for (const el of document.querySelectorAll('table, img, h1, h2, h3, figure, video, .crops')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && (r.right > W + 1 || r.left < -1)) bad.push(`${el.tagName}#${el.id}.${el.className}: ${r.left}-${r.right}`);
+  }
+  return {width: W, scroll: document.documentElement.scrollWidth, bad}; }"""
+
+
+def test_phone_layout_fits_the_width_and_shows_the_verdict(page_url, playwright):
+    """At 390x844 the compare tab never scrolls sideways, the crops sit side by side, and after Compare the
+    verdict is in view; three anchor photos answer together."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    try:
+        pg = browser.new_context(**PHONE, device_scale_factor=2).new_page()
+        pg.goto(page_url, wait_until="domcontentloaded")
+        ex = ROOT / "examples"
+        _upload(pg, "anchor", ex / "obama_A_2012_official_portrait.jpg")
+        _upload(pg, "a", ex / "biden_B_2013_official_vp_portrait.jpg")
+        _upload(pg, "b", ex / "obama_B_2009_joint_session_speech.jpg")
+        pg.locator("#more-anchors-box").click()
+        pg.locator("#more-anchors input[type=file]").set_input_files(
+            [str(ex / "obama_C_2010_blue_room.jpg"), str(ex / "GROUP_obama_biden_2012_official_portrait.jpg")])
+        pg.locator("#more-anchors").get_by_text("obama_C_2010_blue_room").wait_for(timeout=30_000)
+        fit = pg.evaluate(OVERFLOW)
+        assert fit["scroll"] <= fit["width"] and not fit["bad"], fit
+        pg.locator("#compare").click()
+        pg.locator("#verdict").get_by_text("Candidate B is the same person as the anchor").wait_for(timeout=60_000)
+        pg.locator("#details .crops img").nth(2).wait_for(timeout=30_000)
+        assert "3 of 3 anchor photos answered" in pg.locator("#verdict").inner_text()
+        pg.wait_for_timeout(800)
+        fit = pg.evaluate(OVERFLOW)
+        assert fit["scroll"] <= fit["width"] and not fit["bad"], fit
+        boxes = [pg.locator("#details .crops figure").nth(k).bounding_box() for k in range(3)]
+        assert len({round(b["y"]) for b in boxes}) == 1 and boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"], boxes
+        verdict = pg.locator("#verdict").bounding_box()
+        assert -2 <= verdict["y"] < 844 - 40, verdict  # scrolled into view after Compare
+        pg.screenshot(path=str(SHOTS / "screenshot-phone.png"))
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("screen", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_webcam_capture_as_the_anchor(page_url, playwright, tmp_path, screen):
     """Chromium's fake camera shows an example portrait; it is captured as the anchor and compared."""
     video = _fake_camera_file(ROOT / "examples" / "obama_A_2012_official_portrait.jpg", tmp_path / "camera.y4m")
     browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS + [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={video}"])
     try:
-        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg = browser.new_context(**screen).new_page()
         pg.goto(page_url, wait_until="domcontentloaded")
         anchor = pg.locator("#photo-anchor")
         anchor.get_by_role("button", name="Capture from camera").click()
@@ -159,6 +207,8 @@ def test_webcam_capture_as_the_anchor(page_url, playwright, tmp_path):
         pg.locator("#compare").click()
         pg.locator("#verdict").get_by_text("Candidate A is the same person as the anchor").wait_for(timeout=60_000)
         pg.locator("#details img").first.wait_for(timeout=30_000)
+        fit = pg.evaluate(OVERFLOW)
+        assert fit["scroll"] <= fit["width"] and not fit["bad"], fit
         pg.screenshot(path=str(tmp_path / "webcam.png"), full_page=True)
     finally:
         browser.close()

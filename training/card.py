@@ -107,9 +107,13 @@ centre {(config.get('calibration') or {}).get('center', float('nan')):.4f}) come
 the detector settings, the framing, the quality rules, the checkpoint and the threshold), so their figures
 are optimistic for photos never seen.
 
+{_answers_section(config, metrics)}
+
 ## Model
 
 {model_text}
+
+{DATA_TERMS}
 
 ## Training
 
@@ -127,6 +131,67 @@ resolution. The BlazeFace detector misses faces smaller than about 12 pixels acr
     from huggingface_hub import ModelCard
 
     return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n{body}"))
+
+
+#: Every data set that shaped the weights or their calibration, with its terms (../shared/data/SOURCES.md).
+DATA_TERMS = """## Data that shaped these weights, and its terms
+
+The files' licences (above) cover the files; the data behind them comes with terms of its own:
+
+| data | how it shaped these weights | terms |
+|---|---|---|
+| dlib's training faces (about 3 M: FaceScrub, VGG-Face, scraped web photos) | trained the ported ResNet (Davis King) | the model was released into the public domain (CC0 1.0); the photos themselves stay their owners' |
+| LFW deep-funneled (Huang et al. 2007; Huang et al. 2012) | fine-tuning (training identities only), threshold and calibration (fold 7) | no formal licence: news photos collected from the web, for research; cite the LFW papers; its site says LFW results do not show fitness for commercial use |
+| UTKFace, adults (Zhang, Song, Qi 2017) | negatives during fine-tuning (no identities) | non-commercial research only; copyright stays with the photos' owners |
+| CelebA, 100 identities (`celeba-wild-val`; Liu et al. 2015) | validation only: the checkpoint, the threshold, the probability and the uncertain rule (never trained on) | non-commercial research only |
+
+Because UTKFace and CelebA are for non-commercial research, so is anything that leans on these weights' figures:
+a demo or teaching, not a product."""
+
+
+def _answers_section(config: dict, metrics: dict) -> str:
+    """How far an answer can be trusted: the uncertain rule's operating point, its curve, and the calibration."""
+    judge = config.get("judge")
+    if not judge or "wild_confident_share" not in metrics:
+        return ""
+    m = metrics
+    rows = ["| set (how scored) | answered confidently | accuracy of those | wrong among them | rules before: share / accuracy | ECE | Brier |",
+            "|---|---|---|---|---|---|---|"]
+    for key, name in (("wild", "real photos, validation"), ("lfw_fold7", "LFW fold 7, validation"),
+                      ("lfw_test", "LFW test")):
+        if f"{key}_confident_share" in m:
+            rows.append(f"| {name} ({m[f'{key}_scored']}) | {m[f'{key}_confident_share']:.1%} | "
+                        f"{m[f'{key}_confident_accuracy']:.4f} | {m[f'{key}_confident_errors']} | "
+                        f"{m[f'{key}_old_rules_confident_share']:.1%} / {m[f'{key}_old_rules_confident_accuracy']:.4f} | "
+                        f"{m[f'{key}_ece']:.4f} | {m[f'{key}_brier']:.4f} |")
+    coef = ", ".join(f"{n} {c:+.2f}" for n, c in zip(judge["features"], judge["coef"]))
+    return f"""## Answers to trust: the probability and "uncertain"
+
+The same-person probability is a logistic model on the distance's margin to the threshold and the worse
+face's quality (intercept {judge['intercept']:+.2f}; {coef}; inputs as `facesim.uncertainty.features`
+defines them), fitted on LFW fold 7 and the real-photo validation pairs (the real photos weighted
+{m.get('judge_wild_weight', 2):g}x). The answer is given as **uncertain** when its chance of being wrong exceeds
+{judge['max_doubt']:.4f}, or a face lies outside what validation covered (eyes under 12 px apart, sharpness under
+0.03, detector score under 0.6, a quarter of the face outside the photo), or two faces of a candidate photo
+both look like the anchor's person. That point was chosen as the most answers given confidently while the
+confident real-photo answers stay at least 0.99 right, cross-validated (10 folds): no pair was scored by a
+model fitted on it. Every uncertain answer says why and what would help (a larger, sharper or more frontal
+photo, or one with the face alone).
+
+{chr(10).join(rows)}
+
+![Coverage against accuracy: the distance band, the rules before, and this rule](coverage.png)
+
+![Reliability diagram](reliability.png)
+
+The expected calibration error (10 equal bins) on 600 pairs is noisy: with these very probabilities, a
+perfectly calibrated model would show {_floor(m, 'wild')} on the real photos' pairs and {_floor(m, 'lfw_test')} on LFW
+test (median and 90th percentile of 500 draws of the labels)."""
+
+
+def _floor(m: dict, key: str) -> str:
+    v = m.get(f"{key}_ece_if_calibrated")
+    return f"{v[0]:.3f} ({v[1]:.3f})" if v else "?"
 
 
 def _resnet_sections(config, info, train, data, metrics, inference_text) -> tuple[str, str, str]:

@@ -91,20 +91,39 @@ class PipelineEmbedder:
 
 
 class WildEmbedder:
-    """PROTOCOL.md B: each photo through the public API (`extract_faces`, best face, `embed`), no fallback."""
+    """PROTOCOL.md B: each photo through the public API (`extract_faces`, best face, `embed`), no fallback.
 
-    def __init__(self, encoder):
+    With `mirrored`, it also keeps the embeddings of the mirrored chips (a signal the uncertainty rows try).
+    """
+
+    def __init__(self, encoder, *, mirrored: bool = False):
         self.encoder = encoder
         self.faces: dict[str, object] = {}  # the clearest face of each photo, None when it has none
+        self.every_face: dict[str, tuple] = {}  # every face of a photo, clearest first (empty when none)
         self.all_emb: dict[str, np.ndarray] = {}  # every face of a photo, clearest first
+        self.mirrored = {} if mirrored else None
 
     def __call__(self, path: str):
         if path not in self.faces:
             faces = D.photo_faces(path, self.encoder.config.chip)
             self.faces[path] = faces[0] if faces else None
+            self.every_face[path] = faces
             if faces:
-                self.all_emb[path] = self.encoder.embed_crops(np.stack([f.crop for f in faces]))
+                crops = np.stack([f.crop for f in faces])
+                self.all_emb[path] = self.encoder.embed_crops(crops)
+                if self.mirrored is not None:
+                    self.mirrored[path] = self.encoder.embed_crops(np.ascontiguousarray(crops[:, :, ::-1]))
         return self.all_emb[path][0] if path in self.all_emb else None
+
+    def pair_set(self, name: str, pairs, same, threshold: float):
+        """The pairs answered as the public API answers them (`training.uncertainty.PairSet`)."""
+        from .progress import progress
+        from .uncertainty import pair_set
+
+        for a, b in progress(pairs, total=len(pairs), desc=f"{name} faces"):
+            self(a), self(b)
+        return pair_set(name, pairs, same, self.every_face, self.all_emb, threshold, self.mirrored)
+
 
     def closest_distances(self, pairs) -> np.ndarray:
         """As the app answers a candidate: the first photo's clearest face against every face of the second,
@@ -127,6 +146,22 @@ class WildEmbedder:
         return np.array(out)
 
 
+def api_pair_sets(encoder, *, mirrored: bool = False, lfw: Path = D.LFW, wild: Path = D.WILD,
+                  wild_emb: WildEmbedder | None = None, threshold: float | None = None):
+    """LFW fold 7, the wild pairs and LFW test, each answered as the public API answers it."""
+    split = D.protocol_split(lfw)
+    threshold = float(encoder.config.threshold if threshold is None else threshold)
+    wild_emb = wild_emb or WildEmbedder(encoder, mirrored=mirrored)
+    lfw_emb = wild_emb  # one embedder answers any photo, LFW's or the wild set's
+
+    def lfw_set(name, prs):
+        return lfw_emb.pair_set(name, [(str(lfw / p.a), str(lfw / p.b)) for p in prs], [p.same for p in prs],
+                                threshold)
+
+    wp, ws = D.wild_pairs(wild)
+    return (lfw_set("LFW fold 7", split.validation_pairs), wild_emb.pair_set("wild", wp, ws, threshold),
+            lfw_set("LFW test", split.test_pairs))
+
 def choose_threshold(lfw_d: np.ndarray, lfw_same: np.ndarray, wild_d: np.ndarray, wild_same: np.ndarray):
     """Threshold and calibration from LFW fold 7 and the wild pairs together (both are validation sets).
 
@@ -141,7 +176,7 @@ def choose_threshold(lfw_d: np.ndarray, lfw_same: np.ndarray, wild_d: np.ndarray
     return threshold, fit_calibration(d, same)
 
 
-def wild_figures(emb: WildEmbedder, root: Path, threshold: float, margin: float) -> dict:
+def wild_figures(emb: WildEmbedder, root: Path, threshold: float) -> dict:
     """Every PROTOCOL.md B figure at the shipped threshold, plus the quality table behind the rules."""
     pairs, same = D.wild_pairs(root)
     photos = D.wild_photos(root)
@@ -160,11 +195,9 @@ def wild_figures(emb: WildEmbedder, root: Path, threshold: float, margin: float)
     d_ap = emb.distances([(a, p) for a, p, _ in trip])
     d_an = emb.distances([(a, n_) for a, _, n_ in trip])
     trip_ok = np.where(np.isnan(d_ap) | np.isnan(d_an), False, d_ap < d_an)
-    # Selective accuracy (B.4): pairs answered confidently are those with both faces found, both faces
-    # passing the quality rules and the distance outside the uncertain band around the threshold.
+    # Selective accuracy (B.4) comes from the uncertainty model (`judge_figures`); here, the guard rails alone.
     good = np.array([found[i] and emb.faces[a].quality.ok and emb.faces[b].quality.ok
                      for i, (a, b) in enumerate(pairs)])
-    confident = good & (np.abs(np.nan_to_num(d, nan=threshold) - threshold) >= margin)
     # The app's rule for a candidate photo: its face closest to the anchor's (a group photo works). Where
     # the second photo holds one face this is the protocol's figure; the difference is what the rule costs.
     dc = emb.closest_distances(pairs)
@@ -184,8 +217,6 @@ def wild_figures(emb: WildEmbedder, root: Path, threshold: float, margin: float)
         "wild_triplets": len(trip),
         "wild_quality_ok_share": float(good.mean()),
         "wild_quality_ok_accuracy": float(correct[good].mean()) if good.any() else None,
-        "wild_confident_share": float(confident.mean()),
-        "wild_confident_accuracy": float(correct[confident].mean()) if confident.any() else None,
         "wild_quality_table": quality_table(emb, pairs, correct),
         "wild_closest_face_accuracy": float(np.mean(match_c == same)),
         "wild_closest_face_false_accept_rate": float(np.mean(match_c[~same])),
@@ -278,12 +309,10 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
         att_fig = {"att_accuracy": accuracy_at(att_d, att_same, threshold), "att_auc": roc_auc(att_d, att_same),
                    "att_pairs": len(att_pairs)}
 
-    wild_fig = {}
+    wild_fig, judge_fig, judge = {}, {}, None
     if wild is not None and wild.is_dir() and not limit_test:
-        from facesim.model import ModelConfig
-
-        margin = ModelConfig(calibration=calibration, uncertain_probability=encoder.config.uncertain_probability)
-        wild_fig = wild_figures(wild_emb, wild, threshold, margin.uncertain_margin)
+        wild_fig = wild_figures(wild_emb, wild, threshold)
+        judge, judge_fig = judge_figures(encoder, wild_emb, threshold, calibration, lfw=lfw, wild=wild)
 
     weights_file = folder / encoder.config.weights_file
     metrics = {
@@ -302,6 +331,7 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
         "triplets": n_trip,
         **att_fig,
         **wild_fig,
+        **judge_fig,
         "fallbacks": emb.fallbacks,
         "images": len(emb.cache),
         "extract_ms_median": float(np.median(emb.extract_ms)),
@@ -313,7 +343,45 @@ def evaluate(folder: Path, lfw: Path, att: Path, *, limit_test: int | None = Non
         "eval_seconds": round(time.time() - t_start, 1),
         "_roc": [a.tolist() for a in roc_curve(test_d, same)],
     }
+    if judge is not None:
+        metrics["judge"] = judge.judge.to_dict()
+        metrics["_judge"] = judge
     return metrics
+
+
+def judge_figures(encoder, wild_emb: WildEmbedder, threshold: float, calibration, *, lfw: Path, wild: Path):
+    """The probability and the uncertain rule fitted on validation (`training.uncertainty`), and their figures:
+    coverage and accuracy of the confident answers and the calibration error, per set."""
+    from .uncertainty import OLD_RULES, fit_judge
+
+    fold7, wild_set, test = api_pair_sets(encoder, lfw=lfw, wild=wild, wild_emb=wild_emb, threshold=threshold)
+    fitted = fit_judge(fold7, wild_set, test, threshold)
+    # The rules shipped before: the old quality flags plus the band where the distance-only probability lies
+    # within 0.25-0.75, for the curve's reference point.
+    band = float(np.log(3.0) / calibration.slope)
+    old = {}
+    for key, ps in (("lfw_fold7", fold7), ("wild", wild_set), ("lfw_test", test)):
+        conf = ps.old_ok & (np.abs(ps.d - threshold) >= band)
+        c = (ps.d <= threshold) == ps.same
+        old[key] = (float(conf.mean()), float(c[conf].mean()) if conf.any() else float("nan"))
+    figures = dict(fitted.figures)
+    for key, (share, acc) in old.items():
+        figures[f"{key}_old_rules_confident_share"], figures[f"{key}_old_rules_confident_accuracy"] = share, acc
+    figures["old_rules"] = {**OLD_RULES, "band": band}
+    fitted.old_points = old
+    # Anchor sets: 2-5 photos of the anchor's person, calibrated per count on the same validation pairs.
+    from .anchors import calibrate
+
+    split = D.protocol_split(lfw)
+    wp, ws = D.wild_pairs(wild)
+    anchor_config, anchor_figures = calibrate(
+        wild_emb, [(str(lfw / p.a), str(lfw / p.b)) for p in split.validation_pairs],
+        [p.same for p in split.validation_pairs], wp, ws, lfw=lfw, wild=wild, threshold_1=threshold)
+    anchor_figures["one_photo"] = {"threshold": threshold, "wild": figures["wild_accuracy_api"],
+                                   "lfw_fold7": figures["lfw_fold7_accuracy_api"]}
+    figures["anchor_sets"] = anchor_figures
+    fitted.anchor_sets = anchor_config
+    return fitted, figures
 
 
 def test_triplets(lfw: Path, test_people) -> list[tuple[str, str, str]]:
@@ -377,10 +445,9 @@ def format_metrics(m: dict) -> str:
             f"photos with no face found: {m['wild_no_face_photos']} of {m['wild_photos']}",
             f"ROC AUC (pairs with both faces): {m['wild_roc_auc']:.4f}   triplet accuracy: "
             f"{m['wild_triplet_accuracy']:.4f} ({m['wild_triplets']} triplets)",
-            f"selective: {m['wild_confident_share']:.3f} of pairs answered confidently, accuracy on them "
-            f"{m['wild_confident_accuracy']:.4f} (quality rules alone: {m['wild_quality_ok_share']:.3f} "
-            f"of pairs, accuracy {m['wild_quality_ok_accuracy']:.4f})",
         ]
+        if "wild_confident_share" in m:
+            lines += format_selective(m)
         if "wild_closest_face_accuracy" in m:
             lines.append(f"the app's rule (second photo: its face closest to the first's; "
                          f"{m['wild_pairs_second_photo_several_faces']} pairs have several faces there): accuracy "
@@ -394,6 +461,38 @@ def format_metrics(m: dict) -> str:
     return "\n".join(lines)
 
 
+def format_selective(m: dict) -> list[str]:
+    """The uncertain rule's figures: coverage, selective accuracy and calibration, per set."""
+    lines = [f"C. Answers to trust (the uncertain rule: doubt <= {m['judge_max_doubt']:.4f} and within the guard "
+             "rails; the probability: logistic on the margin and the worse face's quality)"]
+    for key, name in (("wild", "wild validation"), ("lfw_fold7", "LFW fold 7"), ("lfw_test", "LFW test")):
+        if f"{key}_confident_share" not in m:
+            continue
+        acc = m[f"{key}_confident_accuracy"]
+        lines.append(
+            f"{name} ({m[f'{key}_scored']}): {m[f'{key}_confident_share']:.3f} answered confidently, accuracy on them "
+            f"{acc:.4f} ({m[f'{key}_confident_errors']} wrong; all pairs {m[f'{key}_accuracy_api']:.4f}); "
+            f"old rules {m[f'{key}_old_rules_confident_share']:.3f} / {m[f'{key}_old_rules_confident_accuracy']:.4f}; "
+            f"ECE {m[f'{key}_ece']:.4f} (a perfectly calibrated model: {m[f'{key}_ece_if_calibrated'][0]:.4f}, "
+            f"90% {m[f'{key}_ece_if_calibrated'][1]:.4f}), Brier {m[f'{key}_brier']:.4f}")
+    if "lfw_fold8_ece" in m:
+        lines.append(f"LFW test by fold: fold 8 ECE {m['lfw_fold8_ece']:.4f} / Brier {m['lfw_fold8_brier']:.4f}; "
+                     f"fold 9 ECE {m['lfw_fold9_ece']:.4f} / Brier {m['lfw_fold9_brier']:.4f}")
+    lines.append(f"ECE by cross-validation fold (fold 7 + wild, ~120 pairs each): {m['ece_by_fold']}; "
+                 f"Brier: {m['brier_by_fold']}")
+    if "anchor_sets" in m:
+        from .anchors import format_figures
+
+        a = m["anchor_sets"]
+        lines.append(f"D. Several photos of the anchor's person ({a['shipped']} ships; {a['draws']} seeded draws of "
+                     "the extra photos per pair)")
+        lines.append(format_figures(a, a.get("one_photo")))
+        for k, r in a["methods"][a["shipped"]].items():
+            lines.append(f"K={k}: answered confidently on the wild pairs {r['wild_confident_share']:.3f}, accuracy "
+                         f"on them {r['wild_confident_accuracy']:.4f} (cross-validated); ECE {r['wild_ece']:.4f}")
+    return lines
+
+
 def write_results(folder: Path, metrics: dict) -> None:
     """metrics.json, roc.png, and the threshold/calibration in config.json; then the model card."""
     from facesim.model import Calibration, ModelConfig
@@ -401,14 +500,20 @@ def write_results(folder: Path, metrics: dict) -> None:
     from .card import write_card
 
     roc = metrics.pop("_roc")
+    fitted = metrics.pop("_judge", None)
     config = ModelConfig.read(folder)
     info = dict(config.info)
     info["weights_sha256"] = metrics["weights_sha256"]
     config = config.with_(threshold=metrics["threshold"], calibration=Calibration(**metrics["calibration"]),
-                          info=info)
+                          judge=metrics.get("judge"), anchor_sets=getattr(fitted, "anchor_sets", None), info=info)
     config.write(folder)
     _write_json(folder / "metrics.json", metrics)
     plot_roc(roc, metrics, folder / "roc.png")
+    if fitted is not None:
+        from .uncertainty import plot_curves, plot_reliability
+
+        plot_curves(fitted, fitted.old_points, folder / "coverage.png")
+        plot_reliability(fitted, folder / "reliability.png")
     write_card(folder)
 
 
