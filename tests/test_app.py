@@ -212,3 +212,23 @@ def test_every_example_row_answers_correctly(row, answer, uncertain):
         assert (data[key]["verdict"] == "uncertain") == (key in uncertain), head
         assert bool(data[key]["advice"]) == (key in uncertain), head
     assert ("What would help" in head) == bool(uncertain), head
+
+
+def test_api_compare_with_more_anchor_photos(server, trio):
+    """The HTTP API takes more photos of the anchor's person; the answer says how many answered and which
+    photo was left out, and the details show each anchor face used."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    more = [handle_file(str(lfw("George_W_Bush", 3))), handle_file(str(lfw("Serena_Williams", 2)))]
+    head, details, _, data = client.predict(handle_file(str(trio["anchor"])), handle_file(str(trio["same"])),
+                                            handle_file(str(trio["other"])), more_anchors=more, api_name="/compare")
+    assert data["matches"] == "A" and data["anchor_photos"] == 3 and data["anchor_photos_used"] == 2
+    assert data["anchor_photos_left_out"] == [{"photo": 3, "why": "looks like another person (far from the other photos)"}]
+    assert "2 of 3 anchor photos answered (anchor photo 3 left out" in head
+    assert "Anchor faces used (2)" in details and details.count("data:image/jpeg;base64,") == 5
+    too_many = [handle_file(str(lfw("George_W_Bush", i))) for i in range(2, 7)]
+    with pytest.raises(Exception, match="at most 4 more photos"):
+        client.predict(handle_file(str(trio["anchor"])), handle_file(str(trio["same"])),
+                       handle_file(str(trio["other"])), more_anchors=too_many, api_name="/compare")
+    assert call(server, trio["anchor"], trio["same"], trio["other"])[-1]["matches"] == "A"  # still answering

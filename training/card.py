@@ -108,6 +108,7 @@ the detector settings, the framing, the quality rules, the checkpoint and the th
 are optimistic for photos never seen.
 
 {_answers_section(config, metrics)}
+{_anchor_section(metrics)}
 
 ## Model
 
@@ -145,8 +146,8 @@ The files' licences (above) cover the files; the data behind them comes with ter
 | UTKFace, adults (Zhang, Song, Qi 2017) | negatives during fine-tuning (no identities) | non-commercial research only; copyright stays with the photos' owners |
 | CelebA, 100 identities (`celeba-wild-val`; Liu et al. 2015) | validation only: the checkpoint, the threshold, the probability and the uncertain rule (never trained on) | non-commercial research only |
 
-Because UTKFace and CelebA are for non-commercial research, so is anything that leans on these weights' figures:
-a demo or teaching, not a product."""
+UTKFace and CelebA are for non-commercial research only: use these weights for demos, teaching and research,
+not in a commercial product."""
 
 
 def _answers_section(config: dict, metrics: dict) -> str:
@@ -187,6 +188,32 @@ photo, or one with the face alone).
 The expected calibration error (10 equal bins) on 600 pairs is noisy: with these very probabilities, a
 perfectly calibrated model would show {_floor(m, 'wild')} on the real photos' pairs and {_floor(m, 'lfw_test')} on LFW
 test (median and 90th percentile of 500 draws of the labels)."""
+
+
+def _anchor_section(metrics: dict) -> str:
+    """Several photos of the anchor's person: the threshold and accuracy for each count."""
+    a = metrics.get("anchor_sets")
+    if not a:
+        return ""
+    rows = ["| anchor photos | threshold | real photos: accuracy at the threshold (cross-validated) | LFW fold 7 | answered confidently / accuracy of those (real photos, cross-validated) |",
+            "|---|---|---|---|---|"]
+    one = a.get("one_photo")
+    if one:
+        rows.append(f"| 1 | {one['threshold']:.4f} | {one['wild']:.4f} | {one['lfw_fold7']:.4f} | "
+                    f"{metrics['wild_confident_share']:.1%} / {metrics['wild_confident_accuracy']:.4f} |")
+    for k, r in a["methods"][a["shipped"]].items():
+        rows.append(f"| {k} | {r['threshold']:.4f} | {r['wild_accuracy']:.4f} ({r['wild_accuracy_cv']:.4f}) | "
+                    f"{r['lfw_fold7_accuracy']:.4f} | {r['wild_confident_share']:.1%} / {r['wild_confident_accuracy']:.4f} |")
+    return f"""## Several photos of the anchor's person
+
+Up to five photos of the anchor's person answer together as the mean of their unit descriptors (chosen on
+validation over the mean, the minimum and a quality-weighted mean of the distances), with a threshold, a
+probability and an uncertain rule calibrated for each count on the validation pairs, the extra photos drawn
+with fixed seeds ({a['draws']} draws), never the candidate photo or a near-duplicate of it. A photo farther
+from the others' mean than a genuine photo of the person is in 99 of 100 draws is left out as another person.
+
+{chr(10).join(rows)}
+"""
 
 
 def _floor(m: dict, key: str) -> str:
