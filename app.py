@@ -7,8 +7,10 @@ Environment: FACESIM_WEIGHTS, GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, FACESIM_CA
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import html
+import io
 import logging
 import os
 import tempfile
@@ -131,9 +133,10 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         t1 = time.perf_counter()
         headline, details, data = render(result, (face_anchor, face_a, face_b))
         t2 = time.perf_counter()
-        marked = [(_marked(path, faces, used), f"{name}: {len(faces)} face(s)") for path, faces, used, name in (
+        marked = render_marked([(_marked(path, faces, used), f"{name}: {len(faces)} face(s)")
+                                for path, faces, used, name in (
             (photos[0], result.anchor_faces, result.anchor, "anchor"), (photos[1], result.a.faces, result.a.face, "A"),
-            (photos[2], result.b.faces, result.b.face, "B"))]
+            (photos[2], result.b.faces, result.b.face, "B"))])
         # Where a request's time goes inside the handler (benchmarks/load.py reads it); no image data in logs.
         log.info("timings: compare %.1f ms, crops and table %.1f ms, boxed photos %.1f ms", (t1 - t0) * 1e3,
                  (t2 - t1) * 1e3, (time.perf_counter() - t2) * 1e3)
@@ -204,8 +207,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                 explain_button = gr.Button("Explain: which regions decided?", elem_id="explain")
             headline = gr.Markdown(elem_id="verdict")
             details = gr.HTML(elem_id="details")
-            marked = gr.Gallery(label="Faces found (numbered; green = the face used)", columns=3, height=260,
-                                object_fit="contain", elem_id="marked")
+            marked = gr.HTML(elem_id="marked")
             heat = gr.Gallery(label="Explanation: red regions pulled the faces together, blue pushed them apart",
                               columns=4, height=220, object_fit="contain", elem_id="heat")
             with gr.Accordion("Result as JSON", open=False):
@@ -364,9 +366,21 @@ def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list
 MARKED_SIDE = 480
 
 
+def render_marked(items: list[tuple[str, str]]) -> str:
+    """The three photos with their faces boxed, side by side with captions, as HTML with inline JPEGs.
+
+    Inline, not as result files: each file cost the server a copy into Gradio's cache and the browser a request
+    of its own through the whole middleware stack (docs/benchmarks.md, issue 21).
+    """
+    figures = "".join(f"<figure><img src='{uri}' alt='{html.escape(caption)}'><figcaption>{html.escape(caption)}"
+                      "</figcaption></figure>" for uri, caption in items)
+    return (f"<div class='marked-title'>Faces found (numbered; green = the face used)</div>"
+            f"<div class='marked'>{figures}</div>")
+
+
 def _marked(path: str, faces, used) -> str:
     """The photo, at most `MARKED_SIDE` px on its longer side, with every face boxed and numbered as
-    `face_index` counts them."""
+    `face_index` counts them, as an inline JPEG (`data:` URI)."""
     from PIL import ImageDraw, ImageOps
 
     # The photo was decoded and checked by the compare already: here a JPEG is decoded at a reduced size
@@ -386,7 +400,9 @@ def _marked(path: str, faces, used) -> str:
         draw.rectangle([x, y, x + w, y + h], outline=colour, width=width)
         draw.rectangle([x, max(0, y - 22), x + 22, max(0, y - 22) + 22], fill=colour)
         draw.text((x + 6, max(0, y - 22) + 4), str(k), fill="black")
-    return _save(canvas, suffix=".jpg")  # a photo: JPEG encodes several times faster than PNG
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=85)  # a photo: JPEG encodes several times faster than PNG
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _heat(crop: np.ndarray, heatmap: np.ndarray) -> str:
@@ -413,8 +429,6 @@ _CROPS = Path(tempfile.mkdtemp(prefix="facesim-crops-"))
 
 def _data_uri(crop: np.ndarray) -> str:
     """The crop as an inline JPEG (`data:` URI), small chips 2x enlarged."""
-    import base64
-
     import cv2
 
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(_displayed(crop), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -494,7 +508,13 @@ CSS = """
   font-size: 0.85em; }
 #details .anchor-faces img { width: 48px; height: 48px; border-radius: 4px; }
 #details table.result { width: 100%; }
+#marked .marked-title { font-size: 0.9em; margin-bottom: 4px; }
+#marked .marked { display: flex; gap: 8px; }
+#marked figure { flex: 1 1 0; min-width: 0; margin: 0; text-align: center; }
+#marked img { width: 100%; height: 260px; object-fit: contain; }
+#marked figcaption { font-size: 0.85em; }
 @media (max-width: 600px) {
+  #marked img { height: auto; max-height: 200px; }
   #details .crops { flex-wrap: nowrap; gap: 6px; }
   #details .crops figure { width: calc((100% - 12px) / 3); min-width: 0; }
   #details .crops img { width: 100%; height: auto; aspect-ratio: 1; }

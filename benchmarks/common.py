@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LFW = Path(os.environ.get("FACESIM_DATA", ROOT.parent / "shared" / "data")) / "lfw-deepfunneled"
 TRIO = (LFW / "George_W_Bush/George_W_Bush_0001.jpg", LFW / "George_W_Bush/George_W_Bush_0002.jpg",
         LFW / "Serena_Williams/Serena_Williams_0001.jpg")
+#: Three photos of the anchor's person (the first is TRIO's anchor), for the anchor-set case.
+ANCHORS = (TRIO[0], LFW / "George_W_Bush/George_W_Bush_0003.jpg", LFW / "George_W_Bush/George_W_Bush_0004.jpg")
 
 
 def megapixel_jpeg(path: Path, size=(1280, 960)) -> bytes:

@@ -11,13 +11,12 @@ from typing import Literal, Union
 
 import numpy as np
 
-from .align import DEFAULT_CHIP, Chip, align
+from .align import DEFAULT_CHIP, Chip
 from .anchors import AnchorSet, anchor_name, as_list, check_count, combine, outliers
-from .detect import detect
 from .errors import FaceSimError, WeightsError
-from .image import ImageSource, load_image
+from .faces import Face, faces_of
+from .image import ImageSource, Photo, open_photo
 from .model import Encoder, load_encoder
-from .quality import Quality, assess
 from .uncertainty import Judgement, likelihood
 
 __all__ = ["extract_faces", "embed", "verify", "compare", "rank", "Face", "Verification", "Candidate", "Comparison",
@@ -25,26 +24,6 @@ __all__ = ["extract_faces", "embed", "verify", "compare", "rank", "Face", "Verif
 
 Weights = Union[str, Path, Encoder, None]
 Verdict = Literal["match", "uncertain", "no match"]
-
-
-@dataclass(frozen=True)
-class Face:
-    """One face found in a photo.
-
-    Attributes:
-        box: (x, y, width, height) of the detection in photo pixels (clipped to the photo).
-        score: detector confidence in [0, 1].
-        keypoints: (6, 2) float32 (x, y) photo pixels: right eye, left eye, nose tip, mouth centre, right
-            ear, left ear (the person's right: the image's left in an unmirrored photo).
-        quality: size, sharpness, pose and the reasons not to trust this face.
-        crop: the aligned face, RGB uint8 (CROP_SIZE, CROP_SIZE, 3), eyes level at the template's places.
-    """
-
-    box: tuple[int, int, int, int]
-    score: float
-    quality: Quality
-    keypoints: np.ndarray = field(repr=False, compare=False, default=None)
-    crop: np.ndarray = field(repr=False, compare=False, default=None)
 
 
 @dataclass(frozen=True)
@@ -226,21 +205,16 @@ def extract_faces(image: ImageSource, *, name: str | None = None, weights: Weigh
         FaceSimError: the image cannot be loaded (see `load_image`), or NoFaceFoundError.
     """
     label = name or (Path(image).name if isinstance(image, (str, Path)) else "image")
-    return faces_in(load_image(image, name=label), name=label, chip=load_encoder(weights).config.chip)
+    return faces_in(open_photo(image, name=label), name=label, chip=load_encoder(weights).config.chip)
 
 
-def faces_in(pixels: np.ndarray, *, name: str = "image", chip: Chip = DEFAULT_CHIP) -> list[Face]:
-    """`extract_faces` on an already loaded RGB uint8 array (H, W, 3), cut for `chip`."""
-    out = []
-    h, w = pixels.shape[:2]
-    for d in detect(pixels, name=name):
-        crop = align(pixels, d.keypoints, chip=chip)
-        x, y, bw, bh = d.box
-        x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
-        x1, y1 = min(w, int(round(x + bw))), min(h, int(round(y + bh)))
-        out.append(Face(box=(x0, y0, max(1, x1 - x0), max(1, y1 - y0)), score=d.score,
-                        quality=assess(pixels, d, crop), keypoints=d.keypoints, crop=crop))
-    return out
+def faces_in(image: np.ndarray | Photo, *, name: str = "image", chip: Chip = DEFAULT_CHIP) -> list[Face]:
+    """`extract_faces` on an already loaded RGB uint8 array (H, W, 3) or an opened `Photo`, cut for `chip`."""
+    photo = image if isinstance(image, Photo) else Photo(name, image.shape[1], image.shape[0], pixels=image)
+    (faces,) = faces_of([photo], chip=chip)
+    if isinstance(faces, FaceSimError):
+        raise faces
+    return faces
 
 
 def embed(faces: Face | Sequence[Face], *, weights: Weights = None) -> np.ndarray:
@@ -440,16 +414,11 @@ def rank(anchor: ImageSource | Sequence[ImageSource], photos: Sequence[ImageSour
     anchor_names = [anchor_name(k) for k in range(len(given))]
     picked_anchors = _pick_all(given, anchor_names, [0] * len(given), chip, optional=range(1, len(given)))
 
-    def attempt(item):
-        image, name = item
-        try:
-            return _pick(image, name, 0, chip)
-        except FaceSimError as exc:
-            return exc
-
     picked = []
-    for r in _pool().map(attempt, zip(photos, names)):
-        picked.append(r)
+    for start in range(0, len(photos), RANK_CHUNK):  # chunks: one detector pass each, progress between them
+        chunk = list(photos[start : start + RANK_CHUNK])
+        picked += _pick_all(chunk, names[start : start + len(chunk)], [0] * len(chunk), chip,
+                            optional=range(len(chunk)))
         if on_progress is not None:
             on_progress(len(picked), len(photos))
     usable = [i for i, r in enumerate(picked) if not isinstance(r, FaceSimError)]
@@ -475,6 +444,10 @@ def rank(anchor: ImageSource | Sequence[ImageSource], photos: Sequence[ImageSour
     return out
 
 
+#: A gallery search finds faces this many photos at a time (one detector pass each; progress after each).
+RANK_CHUNK = 10
+
+
 @lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=3, thread_name_prefix="facesim-extract")
@@ -483,30 +456,40 @@ def _pool() -> ThreadPoolExecutor:
 def _pick(image: ImageSource, name: str, index: int | None,
           chip: Chip = DEFAULT_CHIP) -> tuple[Face, tuple[Face, ...]]:
     """The face at `index` of a photo (the clearest when None), and all its faces (best first)."""
-    label = name or "image"
-    faces = tuple(faces_in(load_image(image, name=label), name=label, chip=chip))
-    if index is None:
-        return faces[0], faces
-    if not 0 <= index < len(faces):
-        raise FaceSimError(f"face {index + 1} was asked for, but the photo has {len(faces)} face(s)",
-                           input_name=name)
-    return faces[index], faces
+    return _pick_all([image], [name], [index], chip)[0]
 
 
 def _pick_all(photos: list, names: list[str], indices: list, chip: Chip, *, optional=()) -> list:
-    """`_pick` of every photo in parallel. A photo at a position in `optional` that fails gives its
-    FaceSimError in its place instead of raising (an extra anchor photo is left out, not fatal)."""
+    """For each photo, (the face at its index, all its faces), with one detector pass for all the photos
+    and the decoding spread over threads. A photo at a position in `optional` that fails gives its
+    FaceSimError in its place; any other failure is raised (the first in the photos' order)."""
     optional = set(optional)
 
-    def attempt(k):
+    def open_one(k):
         try:
-            return _pick(photos[k], names[k], indices[k], chip)
+            return open_photo(photos[k], name=names[k] or "image")
         except FaceSimError as exc:
-            if k in optional:
-                return exc
-            raise
+            return exc
 
-    return list(_pool().map(attempt, range(len(photos))))
+    opened = list(_pool().map(open_one, range(len(photos))))
+    ok = [k for k, p in enumerate(opened) if not isinstance(p, FaceSimError)]
+    found = dict(zip(ok, faces_of([opened[k] for k in ok], chip=chip, map_fn=_pool().map)))
+    out = []
+    for k in range(len(photos)):
+        result = opened[k] if k not in found else found[k]
+        if not isinstance(result, FaceSimError):
+            faces, index = tuple(result), indices[k]
+            if index is None:
+                result = (faces[0], faces)
+            elif 0 <= index < len(faces):
+                result = (faces[index], faces)
+            else:
+                result = FaceSimError(f"face {index + 1} was asked for, but the photo has {len(faces)} face(s)",
+                                      input_name=names[k])
+        if isinstance(result, FaceSimError) and k not in optional:
+            raise result
+        out.append(result)
+    return out
 
 
 def _anchor_set(encoder: Encoder, picked: list, candidates: list[tuple[Face, ...]],

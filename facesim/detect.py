@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .dnn import lent_net
+from .dnn import lent_model
 from .errors import FaceSimError, NoFaceFoundError
 
-__all__ = ["Detection", "detect", "detector_file", "MIN_SCORE", "KEYPOINTS"]
+__all__ = ["Detection", "detect", "detect_many", "detector_file", "MIN_SCORE", "KEYPOINTS"]
 
 #: Detections scoring below this are dropped. Chosen on the validation photos (docs/decisions.md):
 #: 0.5 (MediaPipe's default) lets through patterned clothes; above 0.6 real, turned faces start to go.
@@ -105,18 +105,38 @@ def detect(image: np.ndarray, *, name: str = "image", min_score: float = MIN_SCO
     Raises:
         NoFaceFoundError: nothing scored above `min_score`.
     """
-    found = _detect_once(image, min_score)
-    if not found and rotations:
-        h, w = image.shape[:2]
-        for k in (1, 3, 2):  # quarter turns counter-clockwise: phones are held either way, rarely upside down
-            found = [_unrotate(d, k, w, h) for d in _detect_once(np.ascontiguousarray(np.rot90(image, k)), min_score)]
-            if found:
-                break
-    if not found:  # a face filling the photo: the short-range model, upright only, with a higher floor
-        found = [d for d in _detect_once(image, max(min_score, MIN_SCORE_SHORT), SHORT_RANGE) if _upright(d)]
+    found = detect_many([image], min_score=min_score, rotations=rotations)[0]
     if not found:
         raise NoFaceFoundError("no face found", input_name=name)
-    return sorted(found, key=rank_key, reverse=True)
+    return found
+
+
+def detect_many(images: list[np.ndarray], *, min_score: float = MIN_SCORE,
+                rotations: bool = True) -> list[list[Detection]]:
+    """`detect` on several images with one detector pass for all of them (a request's photos).
+
+    The full-range model sees every image in one batch; the turned images and the short-range fallback run
+    only for the images that still have no face, again batched.
+
+    Returns:
+        Per image, its detections best first (empty: no face).
+    """
+    found = _detect_batch(images, min_score)
+    todo = [i for i, f in enumerate(found) if not f]
+    if todo and rotations:
+        for k in (1, 3, 2):  # quarter turns counter-clockwise: phones are held either way, rarely upside down
+            turned = _detect_batch([np.ascontiguousarray(np.rot90(images[i], k)) for i in todo], min_score)
+            for i, dets in zip(todo, turned):
+                h, w = images[i].shape[:2]
+                found[i] = [_unrotate(d, k, w, h) for d in dets]
+            todo = [i for i in todo if not found[i]]
+            if not todo:
+                break
+    if todo:  # a face filling the photo: the short-range model, upright only, with a higher floor
+        short = _detect_batch([images[i] for i in todo], max(min_score, MIN_SCORE_SHORT), SHORT_RANGE)
+        for i, dets in zip(todo, short):
+            found[i] = [d for d in dets if _upright(d)]
+    return [sorted(f, key=rank_key, reverse=True) for f in found]
 
 
 def rank_key(d: Detection) -> float:
@@ -131,21 +151,30 @@ def _upright(d: Detection) -> bool:
     return abs(math.degrees(math.atan2(ly - ry, lx - rx))) <= 45.0
 
 
-def _detect_once(image: np.ndarray, min_score: float, model: _Model = FULL_RANGE) -> list[Detection]:
-    h, w = image.shape[:2]
-    side = max(h, w)
-    scale = model.side / side
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    top, left = (model.side - nh) // 2, (model.side - nw) // 2
-    square = np.zeros((model.side, model.side, 3), np.float32)
-    square[top : top + nh, left : left + nw] = small
-    blob = (square.transpose(2, 0, 1)[None] / 127.5 - 1.0).astype(np.float32)  # NCHW in [-1, 1]
-    with lent_net(str(detector_file(model.file))) as net:
-        net.setInput(blob)
-        names = net.getUnconnectedOutLayersNames()
-        outs = dict(zip(names, net.forward(names)))
-    raw_boxes, raw_scores = _split_outputs(outs, len(model.anchors))
+def _detect_batch(images: list[np.ndarray], min_score: float, model: _Model = FULL_RANGE) -> list[list[Detection]]:
+    """One forward pass of `model` over the letterboxed images; each image's detections (unsorted)."""
+    if not images:
+        return []
+    squares, frames = [], []
+    for image in images:
+        h, w = image.shape[:2]
+        scale = model.side / max(h, w)
+        nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        top, left = (model.side - nh) // 2, (model.side - nw) // 2
+        square = np.full((model.side, model.side, 3), -1.0, np.float32)  # black letterbox, in [-1, 1]
+        square[top : top + nh, left : left + nw] = small * np.float32(1 / 127.5) - np.float32(1.0)
+        squares.append(square)
+        frames.append((scale, left, top))
+    with lent_model(str(detector_file(model.file))) as net:
+        outs = net.run(np.stack(squares))  # NHWC in [-1, 1]
+    raw_boxes, raw_scores = _split_outputs(outs, len(images), len(model.anchors))
+    return [_decode(raw_boxes[k], raw_scores[k], min_score, model, *frames[k]) for k in range(len(images))]
+
+
+def _decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, min_score: float, model: _Model, scale: float,
+            left: int, top: int) -> list[Detection]:
+    """One image's detections from the model's raw outputs (anchors decoded, letterbox undone, NMS)."""
     scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80, 80)))
     keep = np.flatnonzero(scores > min_score)
     if keep.size == 0:
@@ -164,18 +193,18 @@ def _detect_once(image: np.ndarray, min_score: float, model: _Model = FULL_RANGE
     return _nms(boxes, scores[keep], points)
 
 
-def _split_outputs(outs: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 16) box regressors and (n,) score logits, whatever the output layers are called."""
+def _split_outputs(outs: list, batch: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(batch, n, 16) box regressors and (batch, n) score logits, whatever order the outputs come in."""
     boxes = scores = None
-    for value in outs.values():
+    for value in outs:
         value = np.asarray(value, np.float32).reshape(-1, value.shape[-1])
         if value.shape[-1] == 16:
             boxes = value
         elif value.shape[-1] == 1:
             scores = value[:, 0]
-    if boxes is None or scores is None or len(boxes) != n:
+    if boxes is None or scores is None or len(boxes) != batch * n or len(scores) != batch * n:
         raise FaceSimError("unexpected face detector outputs", input_name="detector")
-    return boxes, scores
+    return boxes.reshape(batch, n, 16), scores.reshape(batch, n)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray) -> list[Detection]:

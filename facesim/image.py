@@ -13,7 +13,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageTooLargeError, ImageTooSmallError, InvalidImageError
 
-__all__ = ["ImageSource", "load_image", "MAX_PIXELS", "MAX_BYTES", "MIN_SIDE"]
+__all__ = ["ImageSource", "load_image", "open_photo", "Photo", "MAX_PIXELS", "MAX_BYTES", "MIN_SIDE"]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, np.ndarray]
 
@@ -64,6 +64,123 @@ def load_image(src: ImageSource, *, name: str | None = None) -> np.ndarray:
         )
     _check_size(rgb.shape[1], rgb.shape[0], label)
     return rgb
+
+
+#: The reduced decodes libjpeg offers (DCT scaling): 1/1, 1/2, 1/4, 1/8.
+REDUCTIONS = (1, 2, 4, 8)
+_REDUCED_FLAG = {2: "IMREAD_REDUCED_COLOR_2", 4: "IMREAD_REDUCED_COLOR_4", 8: "IMREAD_REDUCED_COLOR_8"}
+
+
+class Photo:
+    """A photo decoded only at the sizes the work asks for (issue 21: detection needs 192 px, a chip 150).
+
+    A complete colour or grey JPEG is decoded by libjpeg at 1/2, 1/4 or 1/8 of its size when asked (DCT
+    scaling: the IDCT and colour conversion shrink with it, and the result is area-averaged, not aliased);
+    any other image is decoded once, in full. Every check and message is `load_image`'s, made before any
+    pixel is decoded; the EXIF orientation is applied at every size.
+
+    Attributes:
+        width, height: the full photo's size, as oriented (what `load_image` returns).
+        name: how error messages name it.
+    """
+
+    def __init__(self, name: str, width: int, height: int, *, data: bytes | None = None, orient=None,
+                 pixels: np.ndarray | None = None):
+        self.name, self.width, self.height = name, width, height
+        self._data, self._orient = data, orient
+        self._decoded: dict[int, np.ndarray] = {} if pixels is None else {1: pixels}
+
+    @property
+    def reductions(self) -> tuple[int, ...]:
+        """The reductions `at` can decode directly (1 only, for anything but a complete JPEG)."""
+        return REDUCTIONS if self._data is not None else (1,)
+
+    def reduction_for(self, side: float) -> int:
+        """The largest available reduction that keeps the longer side at least `side` pixels."""
+        longer = max(self.width, self.height)
+        return max(r for r in self.reductions if r == 1 or longer / r >= side)
+
+    def has(self, reduction: int) -> bool:
+        """Whether the photo is already decoded at 1/`reduction`."""
+        return reduction in self._decoded
+
+    def at(self, reduction: int = 1) -> np.ndarray:
+        """The photo as RGB uint8 (H, W, 3) at 1/`reduction` of its size (cached; 1: the full photo).
+
+        Raises:
+            InvalidImageError: the JPEG's data is corrupt (the message `load_image` gives for it).
+        """
+        if reduction not in self.reductions:
+            reduction = 1
+        if reduction not in self._decoded:
+            self._decoded[reduction] = self._decode_at(reduction)
+        return self._decoded[reduction]
+
+    def _decode_at(self, reduction: int) -> np.ndarray:
+        import cv2
+
+        flag = cv2.IMREAD_COLOR if reduction == 1 else getattr(cv2, _REDUCED_FLAG[reduction])
+        arr = cv2.imdecode(np.frombuffer(self._data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        if arr is not None:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+            if self._orient is not None:
+                arr = np.ascontiguousarray(self._orient(arr))
+        want = (-(-self.height // reduction), -(-self.width // reduction))
+        if arr is None or arr.shape[:2] != want:  # libjpeg refused it: Pillow decodes it or says what is wrong
+            full = _decode(self._data, self.name)
+            self._data, self._decoded = None, {1: full}
+            return full
+        return arr
+
+    def scale_of(self, pixels: np.ndarray) -> tuple[float, float]:
+        """Full-photo pixels per pixel of `pixels` (one of this photo's decodes), along x and y."""
+        return self.width / pixels.shape[1], self.height / pixels.shape[0]
+
+
+def open_photo(src: ImageSource, *, name: str | None = None) -> Photo:
+    """A `Photo` for lazy, size-aware decoding: the same inputs, checks and errors as `load_image`.
+
+    A complete RGB or grey JPEG (what phones and cameras write) is checked from its header and decoded later,
+    at the size asked; anything else is decoded now, in full, exactly as `load_image` decodes it.
+    """
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        label = name or "image"
+        data = bytes(src)
+    elif isinstance(src, (str, os.PathLike)):
+        label = name or Path(src).name
+        data = _read_file(Path(src), label)
+    else:
+        pixels = load_image(src, name=name)
+        return Photo(name or "image", pixels.shape[1], pixels.shape[0], pixels=pixels)
+    jpeg = _jpeg_header(data, label)
+    if jpeg is None:
+        pixels = _decode(data, label)
+        _check_size(pixels.shape[1], pixels.shape[0], label)
+        return Photo(label, pixels.shape[1], pixels.shape[0], pixels=pixels)
+    width, height, orientation = jpeg
+    turn = _ORIENT.get(orientation)
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return Photo(label, width, height, data=data, orient=turn)
+
+
+def _jpeg_header(data: bytes, label: str) -> tuple[int, int, int] | None:
+    """(width, height, EXIF orientation) of a complete RGB or grey JPEG that passes the size checks; None for
+    anything `_decode` must handle itself (other formats, CMYK, truncated files, bad headers)."""
+    if not data or len(data) > MAX_BYTES or not data.startswith(b"\xff\xd8"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.format != "JPEG" or img.mode not in ("RGB", "L") or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+                return None
+            _check_size(img.width, img.height, label)  # from the header, before any pixel is decoded
+            return img.width, img.height, int(img.getexif().get(0x0112, 1) or 1)
+    except (ImageTooLargeError, ImageTooSmallError):
+        raise
+    except Exception:  # noqa: BLE001 - anything odd in the header: the full decode path reports it properly
+        return None
 
 
 def _read_file(path: Path, label: str) -> bytes:

@@ -1,12 +1,12 @@
-"""The encoder's forward pass without TensorFlow: OpenCV's DNN module on an exported TFLite graph, or NumPy.
+"""The encoder's forward pass without TensorFlow: the exported TFLite graph (LiteRT, or OpenCV), or NumPy.
 
 The app and the library embed faces with these; training builds the architecture in Keras
 (`facesim.model.build_encoder`), and tests check that all of them give the same embeddings. Importing
 TensorFlow costs seconds at start-up and ~0.5 GB of memory; these cost milliseconds.
 
-- `OpenCVEncoder` runs `encoder.tflite` (written by `python -m training.tflite` from the weights file:
-  batch norm folded, the dense projection as a convolution so that any batch size runs) through
-  `cv2.dnn.readNetFromTFLite`, the same runtime as the face detector: about 3x faster than NumPy here.
+- `GraphEncoder` runs `encoder.tflite` (written by `python -m training.tflite` from the weights file:
+  batch norm folded, the dense projection as a convolution so that any batch size runs) through the same
+  runtime as the face detector (`facesim.dnn`: LiteRT, or OpenCV's DNN module where LiteRT is missing).
 - `NumpyEncoder` reads the Keras weights file itself: the fallback for a folder without the TFLite file.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .dnn import lent_net
+from .dnn import lent_model
 
-__all__ = ["NumpyEncoder", "OpenCVEncoder"]
+__all__ = ["NumpyEncoder", "GraphEncoder"]
 
 #: Keras' BatchNormalization default epsilon.
 BN_EPSILON = 1e-3
@@ -73,24 +73,29 @@ class NumpyEncoder:
         return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-class OpenCVEncoder:
-    """The exported inference graph (`encoder.tflite`) run by OpenCV's DNN module; one network per concurrent call."""
+class GraphEncoder:
+    """The exported inference graph (`encoder.tflite`) run by `facesim.dnn` (LiteRT, or OpenCV's DNN module);
+    one interpreter per concurrent call.
 
-    def __init__(self, config, path: str | Path):
+    Args:
+        runtime: "litert" or "opencv" (default: `facesim.dnn.runtime()`).
+    """
+
+    def __init__(self, config, path: str | Path, *, runtime: str | None = None):
         self.config = config
         self.path = str(path)
-        with lent_net(self.path) as probe:  # read once now, so that a bad file fails at load time with its reason
-            probe.setInput(np.zeros((1, 3, config.input_size, config.input_size), np.float32))
-            out = probe.forward()
+        self.runtime = runtime
+        # Run once now, so that a bad file fails at load time with its reason.
+        out = self(np.zeros((1, config.input_size, config.input_size, 3), np.float32), normalise=False)
         if out.size != config.embedding_dim:
             raise ValueError(f"{Path(path).name} gives {out.size} outputs, config says {config.embedding_dim}")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, *, normalise: bool = True) -> np.ndarray:
         """Embeddings (N, embedding_dim), unit length, of float32 images (N, input, input, 3) in [0, 255]."""
-        x = np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2))  # OpenCV wants NCHW
-        with lent_net(self.path) as net:
-            net.setInput(x)
-            out = net.forward().reshape(len(x), -1)
+        with lent_model(self.path, self.runtime) as model:
+            out = model.run(np.asarray(x, np.float32))[0].reshape(len(x), -1)
+        if not normalise:
+            return out
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 

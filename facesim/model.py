@@ -246,7 +246,7 @@ def file_sha256(path: str | Path) -> str:
 class Encoder:
     """A loaded encoder: load once, embed many times (thread safe for inference).
 
-    Loaded from a weights folder it runs without TensorFlow (`facesim.infer`: OpenCV on the folder's
+    Loaded from a weights folder it runs without TensorFlow (`facesim.infer`: LiteRT or OpenCV on the folder's
     exported inference graph, or NumPy on the weights file; milliseconds to load); wrapped around a live
     Keras model (training, validation) it calls that model through one traced
     `tf.function`.
@@ -283,27 +283,27 @@ class Encoder:
         """The architecture `config` describes with a weights-only file loaded into it.
 
         Args:
-            runtime: "opencv" runs `config.inference_file` (beside the weights file), "numpy" the weights
-                file itself; "auto" takes OpenCV when the config names an inference file.
+            runtime: "graph" runs `config.inference_file` (beside the weights file; through LiteRT or OpenCV,
+                `facesim.dnn`), "numpy" the weights file itself; "auto" takes the graph when the config names one.
         """
-        from .infer import NumpyEncoder, OpenCVEncoder
+        from .infer import GraphEncoder, NumpyEncoder
 
         weights = Path(weights)
         if not weights.is_file():
             raise WeightsError(f"{weights} is missing", input_name="weights")
         graph = weights.parent / config.inference_file if config.inference_file else None
         if runtime == "auto":
-            runtime = "opencv" if graph is not None else "numpy"
+            runtime = "graph" if graph is not None else "numpy"
         if runtime == "numpy" and config.architecture != "cnn":
             raise WeightsError(f"{config.architecture} runs only through its exported graph: config.json names no "
                                f"inference file (python -m training.tflite --weights {weights.parent})",
                                input_name="weights")
-        if runtime == "opencv" and (graph is None or not graph.is_file()):
+        if runtime == "graph" and (graph is None or not graph.is_file()):
             raise WeightsError(f"{graph or 'the inference file'} is missing (python -m training.tflite --weights "
                                f"{weights.parent})", input_name="weights")
-        source = graph if runtime == "opencv" else weights
+        source = graph if runtime == "graph" else weights
         try:
-            forward = OpenCVEncoder(config, graph) if runtime == "opencv" else NumpyEncoder(config, weights)
+            forward = GraphEncoder(config, graph) if runtime == "graph" else NumpyEncoder(config, weights)
         except Exception as exc:  # noqa: BLE001 - h5py and cv2 raise many kinds for a bad or mismatched file
             raise WeightsError(f"cannot load {source}: {type(exc).__name__}: {exc}", input_name="weights") from None
         return cls(config, forward=forward)

@@ -81,11 +81,12 @@ class Quality:
                 "roll": round(self.roll, 1), "outside": round(self.outside, 3), "reasons": list(self.reasons)}
 
 
-def assess(image: np.ndarray, detection: Detection, crop: np.ndarray) -> Quality:
+def assess(image: np.ndarray | tuple[int, int], detection: Detection, crop: np.ndarray) -> Quality:
     """The quality record of one detected face.
 
     Args:
-        image: the RGB uint8 photo (H, W, 3) the face was found in.
+        image: the RGB uint8 photo (H, W, 3) the face was found in, or its (height, width): the detection's
+            box and keypoints are in its pixels.
         detection: the detector's box, score and keypoints.
         crop: the aligned RGB uint8 crop of that face.
     """
@@ -105,7 +106,7 @@ def assess(image: np.ndarray, detection: Detection, crop: np.ndarray) -> Quality
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float64)[c // 10 : c - c // 10, c // 10 : c - c // 10]
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var() / max(grey.var(), 1e-6))
     x, y, w, h = detection.box
-    ih, iw = image.shape[:2]
+    ih, iw = image.shape[:2] if isinstance(image, np.ndarray) else image
     inside = max(0.0, min(x + w, iw) - max(x, 0)) * max(0.0, min(y + h, ih) - max(y, 0))
     outside = 1.0 - inside / max(w * h, 1e-6)
     return Quality(face_size=float(max(w, h)), eye_distance=eye_distance, score=detection.score,

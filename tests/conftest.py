@@ -62,3 +62,12 @@ def tiny_weights(tmp_path_factory) -> Path:
     build_encoder(config).save_weights(folder / config.weights_file)
     config.write(folder)
     return folder
+
+
+def inline_images(html: str) -> list:
+    """(PIL image, caption) of each inline JPEG figure in the app's HTML (the boxed photos, the crops)."""
+    import base64
+    import re
+
+    found = re.findall(r"<img src='data:image/jpeg;base64,([^']+)' alt='([^']*)'", html)
+    return [(Image.open(io.BytesIO(base64.b64decode(data))), alt) for data, alt in found]

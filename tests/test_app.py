@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import lfw, png_bytes
+from conftest import inline_images, lfw, png_bytes
 
 os.environ["FACESIM_CACHE_SECONDS"] = "4"  # before app is imported: uploads are deleted after 4 s here
 import app  # noqa: E402
@@ -34,7 +34,9 @@ def test_verdict_a_b_and_neither(trio):
     assert len(crops) == 3 and all(np.asarray(c).shape == (size, size, 3) for c in crops)
     assert "Anchor" in details and f"A: {data['A']['distance']:.3f} (match)" in details
     assert "threshold" in details and f"{data['A']['distance']:.3f}" in details
-    assert len(marked) == 3 and all(Image.open(img).size == (250, 250) for img, _ in marked)
+    boxed = inline_images(marked)  # the three photos with their faces boxed, inline (no result files)
+    assert len(boxed) == 3 and all(img.size == (250, 250) for img, _ in boxed)
+    assert [c for _, c in boxed] == ["anchor: 1 face(s)", "A: 1 face(s)", "B: 1 face(s)"]
     assert compare(str(trio["anchor"]), str(trio["other"]), str(trio["same"]))[-1]["matches"] == "B"
     strangers = compare(str(trio["anchor"]), str(lfw("Serena_Williams", 2)), str(lfw("Jennifer_Aniston", 1)))
     assert strangers[-1]["matches"] == "neither" and "Neither" in strangers[0]
@@ -53,9 +55,9 @@ def test_several_faces_are_reported_and_selectable(trio, tmp_path):
     head, _, marked, data = compare(str(trio["anchor"]), str(group), str(trio["other"]))
     assert "2 faces found in the candidate A photo: compared with face 1 (the one most like the anchor)" in head
     assert data["matches"] in ("A", "both") and data["A"]["face_used"] == 1
-    assert marked[1][1] == "A: 2 face(s)"
+    assert inline_images(marked)[1][1] == "A: 2 face(s)"
     # The marked photo shows two boxes: the face used in green, the other in yellow.
-    pix = np.asarray(Image.open(marked[1][0]).convert("RGB")).reshape(-1, 3)
+    pix = np.asarray(inline_images(marked)[1][0].convert("RGB")).reshape(-1, 3)
     assert (np.abs(pix - (29, 185, 84)).sum(1) < 30).sum() > 100 and (np.abs(pix - (255, 204, 0)).sum(1) < 30).sum() > 50
     head2, _, _, data2 = compare(str(trio["anchor"]), str(group), str(trio["other"]), None, 1, 2, 1)
     assert "compared with face 2 (as chosen)" in head2 and data2["A"]["face_used"] == 2
@@ -103,7 +105,7 @@ def call(url, *paths):
 
 def test_api_compare_and_bad_input_then_server_still_answers(server, trio, tmp_path):
     head, details, marked, data = call(server, trio["anchor"], trio["same"], trio["other"])
-    assert data["matches"] == "A" and len(marked) == 3 and details.count("data:image/jpeg;base64,") == 3
+    assert data["matches"] == "A" and len(inline_images(marked)) == 3 and details.count("data:image/jpeg;base64,") == 3
     assert data["A"]["distance"] < data["threshold"] < data["B"]["distance"]
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(trio["same"].read_bytes()[:3000])

@@ -68,19 +68,19 @@ def test_detection_rate_on_wild_validation_photos():
 def test_face_filling_the_photo_is_found_by_the_short_range_model():
     """AT&T's 92x112 close-ups: the full-range model misses 74 of 400; the short-range fallback finds them all."""
     from conftest import ATT
-    from facesim.detect import FULL_RANGE, MIN_SCORE, MIN_SCORE_SHORT, _detect_once
+    from facesim.detect import FULL_RANGE, MIN_SCORE, MIN_SCORE_SHORT, _detect_batch
 
     photos = sorted(ATT.glob("s*/*.pgm"))[::8]  # 50 photos of 40 people
     missed_by_full = 0
     for p in photos:
         image = load_image(p)
-        missed_by_full += not _detect_once(image, MIN_SCORE, FULL_RANGE)
+        missed_by_full += not _detect_batch([image], MIN_SCORE, FULL_RANGE)[0]
         f = extract_faces(image, name=p.name)[0]
         x, y, w, h = f.box
         assert w > 40 and np.all((f.keypoints[:2, 0] > x) & (f.keypoints[:2, 0] < x + w)), p
         assert abs(f.quality.roll) < 20, p  # the eyes were found, not guessed: the crop is level
         if f.score < MIN_SCORE_SHORT:
-            assert _detect_once(image, MIN_SCORE, FULL_RANGE), p  # a low score can only come from full range
+            assert _detect_batch([image], MIN_SCORE, FULL_RANGE)[0], p  # a low score can only come from full range
     assert len(photos) == 50 and missed_by_full >= 5  # the fallback was exercised, not vacuous
 
 

@@ -110,7 +110,9 @@ def test_the_app_boxes_the_face_that_answered_in_green():
     assert data["matches"] == "A" and data["A"]["face_used"] == 2 and data["A"]["faces_found"] == 2
     assert "Candidate A (face 2 of 2) is the same person" in head and "2 of 2" in details
     faces = facesim.extract_faces(GROUP)
-    boxed = np.asarray(Image.open(marked[1][0]).convert("RGB")).astype(int)
+    from conftest import inline_images
+
+    boxed = np.asarray(inline_images(marked)[1][0].convert("RGB")).astype(int)
     scale = boxed.shape[1] / Image.open(GROUP).width
     green = np.argwhere(np.abs(boxed - (29, 185, 84)).sum(axis=2) < 40)  # (row, col) of the green outline
     assert len(green) > 200

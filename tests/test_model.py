@@ -86,17 +86,20 @@ def test_shipped_weights_are_small_and_complete():
 
 
 def test_every_runtime_gives_the_keras_embeddings(shipped_faces, faces, tiny_weights, tmp_path):
-    """The app embeds through OpenCV on encoder.tflite (no TensorFlow at start-up); training builds Keras: they
+    """The app embeds through LiteRT (or OpenCV) on encoder.tflite (no TensorFlow at start-up); training builds Keras: they
     must agree on real faces, for the shipped ResNet and for the small CNN (whose NumPy fallback too)."""
     from conftest import WEIGHTS
-    from facesim.infer import NumpyEncoder, OpenCVEncoder
+    from facesim.infer import GraphEncoder, NumpyEncoder
     from training.tflite import main as export_graph
 
     enc = Encoder.load(WEIGHTS)
-    assert isinstance(enc._forward, OpenCVEncoder) and enc.config.architecture == "dlib_resnet"
+    assert isinstance(enc._forward, GraphEncoder) and enc.config.architecture == "dlib_resnet"
     crops = np.stack([f.crop for f in shipped_faces])
     want = Encoder(enc.config, enc.keras_model()).embed_crops(crops)
     np.testing.assert_allclose(enc.embed_crops(crops), want, atol=1e-5)
+    for kind in ("litert", "opencv"):  # both runtimes the app may use (facesim.dnn)
+        graph = GraphEncoder(enc.config, WEIGHTS / enc.config.inference_file, runtime=kind)
+        np.testing.assert_allclose(Encoder(enc.config, forward=graph).embed_crops(crops), want, atol=1e-5)
     assert np.linalg.norm(want[0] - want[1]) > 0.1  # different faces: the comparison above is not vacuous
     with pytest.raises(WeightsError, match="only through its exported graph"):  # no NumPy ResNet
         Encoder.load_from(enc.config.with_(inference_file=None), WEIGHTS / enc.config.weights_file)
@@ -105,7 +108,7 @@ def test_every_runtime_gives_the_keras_embeddings(shipped_faces, faces, tiny_wei
     assert export_graph(["--weights", str(tmp_path / "cnn")]) == 0
     cnn = Encoder.load(tmp_path / "cnn")
     numpy_enc = Encoder.load_from(cnn.config, tmp_path / "cnn" / cnn.config.weights_file, runtime="numpy")
-    assert isinstance(cnn._forward, OpenCVEncoder) and isinstance(numpy_enc._forward, NumpyEncoder)
+    assert isinstance(cnn._forward, GraphEncoder) and isinstance(numpy_enc._forward, NumpyEncoder)
     small = np.stack([f.crop for f in faces])
     want = Encoder(cnn.config, cnn.keras_model()).embed_crops(small)
     np.testing.assert_allclose(cnn.embed_crops(small), want, atol=1e-5)

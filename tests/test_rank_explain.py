@@ -43,7 +43,13 @@ def test_rank_anchor_without_face_raises_naming_it(trio):
 def test_rank_reports_progress(trio):
     seen = []
     rank(trio["anchor"], [trio["same"], trio["other"], trio["same"]], on_progress=lambda d, t: seen.append((d, t)))
-    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert seen == [(3, 3)]  # photos are searched in chunks of RANK_CHUNK (one detector pass each)
+    from facesim.api import RANK_CHUNK
+
+    seen.clear()
+    rank(trio["anchor"], [trio["same"], trio["other"]] * (RANK_CHUNK // 2 + 1), on_progress=lambda d, t: seen.append((d, t)))
+    total = 2 * (RANK_CHUNK // 2 + 1)
+    assert seen == [(RANK_CHUNK, total), (total, total)]
 
 
 @pytest.fixture(scope="module")

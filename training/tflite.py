@@ -1,6 +1,6 @@
 """Export a weights folder's inference graph for OpenCV: `python -m training.tflite --weights FOLDER`.
 
-The app embeds faces through `cv2.dnn.readNetFromTFLite` (facesim.infer.OpenCVEncoder), about 3x faster
+The app embeds faces through LiteRT or `cv2.dnn.readNetFromTFLite` (facesim.infer.GraphEncoder), about 3x faster
 than NumPy and without importing TensorFlow. This writes `encoder.tflite` from the Keras weights file, one
 way for both architectures: an inference form of the network (the small CNN: batch norm folded into the
 projection, flatten + dense rewritten as one convolution over the last feature map, since OpenCV's TFLite
@@ -88,7 +88,7 @@ def _frozen_tflite(model, config) -> bytes:
 
 def write_inference_file(folder: str | Path, config, model) -> Path:
     """Write `folder/encoder.tflite` for the Keras encoder `model` and check it against `model`."""
-    from facesim.infer import OpenCVEncoder
+    from facesim.infer import GraphEncoder
 
     folder = Path(folder)
     data = _frozen_tflite(inference_model(model, config), config)
@@ -96,10 +96,13 @@ def write_inference_file(folder: str | Path, config, model) -> Path:
     part = path.with_suffix(".tflite.tmp")
     part.write_bytes(data)
     x = np.random.default_rng(0).uniform(0, 255, (8, config.input_size, config.input_size, 3)).astype(np.float32)
-    got = OpenCVEncoder(config, part)(x)
+    from facesim.dnn import runtime
+
     want = np.asarray(model(x, training=False))
     want = want / np.linalg.norm(want, axis=1, keepdims=True)  # both as unit vectors (the CNN's already are)
-    err = float(np.abs(got - want).max())
+    # Checked in every runtime the app may use: OpenCV, and LiteRT where it is installed.
+    err = max(float(np.abs(GraphEncoder(config, part, runtime=kind)(x) - want).max())
+              for kind in sorted({"opencv", runtime()}))
     if err > TOLERANCE:
         part.unlink()
         raise RuntimeError(f"the exported graph differs from the Keras model by {err:.2e} (> {TOLERANCE})")
