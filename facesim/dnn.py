@@ -50,7 +50,9 @@ class _LiteRT:
         self.interpreter = Interpreter(model_path=path, num_threads=THREADS)
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.outputs = [o["index"] for o in self.interpreter.get_output_details()]
-        self.shape = None
+        with _quiet_stderr():  # the first plan prints "INFO: Created TensorFlow Lite XNNPACK delegate" to fd 2
+            self.interpreter.allocate_tensors()
+        self.shape = tuple(self.interpreter.get_input_details()[0]["shape"])
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         x = np.ascontiguousarray(x, np.float32)
@@ -61,6 +63,26 @@ class _LiteRT:
         self.interpreter.set_tensor(self.input, x)
         self.interpreter.invoke()
         return [self.interpreter.get_tensor(i) for i in self.outputs]
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null for the block (LiteRT's C++ logging has no switch of its own)."""
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (an embedded interpreter, a test runner)
+        yield
+        return
+    saved, null = os.dup(fd), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    try:
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(null)
 
 
 class _OpenCV:

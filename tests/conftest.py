@@ -71,3 +71,13 @@ def inline_images(html: str) -> list:
 
     found = re.findall(r"<img src='data:image/jpeg;base64,([^']+)' alt='([^']*)'", html)
     return [(Image.open(io.BytesIO(base64.b64decode(data))), alt) for data, alt in found]
+
+
+def exif_jpeg(pixels: np.ndarray, orientation: int) -> bytes:
+    """A JPEG of `pixels` (RGB uint8) whose EXIF says `orientation` (1-8)."""
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    return buf.getvalue()

@@ -186,16 +186,14 @@ def test_fast_jpeg_decode_equals_pillow_for_every_exif_orientation(orientation):
 
     from PIL import Image, ImageOps
 
+    from conftest import exif_jpeg
+
     base = np.zeros((60, 90, 3), np.uint8)
     base[:20, :30] = (255, 0, 0)
     base[40:, 60:] = (0, 0, 255)
-    img = Image.fromarray(base)
-    exif = img.getexif()
-    exif[0x0112] = orientation
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=95, exif=exif.tobytes())
-    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))).convert("RGB"))
-    got = load_image(buf.getvalue())
+    data = exif_jpeg(base, orientation)
+    want = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    got = load_image(data)
     assert got.shape == want.shape and np.array_equal(got, want)
     assert got.shape[:2] == ((90, 60) if orientation >= 5 else (60, 90))
 

@@ -7,10 +7,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 import facesim
-from conftest import WILD, lfw
+from conftest import WILD, exif_jpeg, lfw
 from facesim.api import faces_in
 from facesim.detect import detect, detect_many
 from facesim.image import load_image, open_photo
@@ -49,13 +49,9 @@ def test_reduced_decodes_apply_the_exif_orientation(orientation):
     base = np.zeros((480, 640, 3), np.uint8)
     base[:160, :240] = (255, 0, 0)
     base[320:, 480:] = (0, 0, 255)
-    img = Image.fromarray(base)
-    exif = img.getexif()
-    exif[0x0112] = orientation
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=95, exif=exif.tobytes())
-    photo = open_photo(buf.getvalue())
-    full = load_image(buf.getvalue())
+    data = exif_jpeg(base, orientation)
+    photo = open_photo(data)
+    full = load_image(data)
     assert (photo.height, photo.width) == full.shape[:2] and photo.reductions == (1, 2, 4, 8)
     for r in (2, 4, 8):
         small = photo.at(r)

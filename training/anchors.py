@@ -24,7 +24,7 @@ from facesim.uncertainty import Judge, features
 
 from . import data as D
 from .metrics import best_threshold
-from .uncertainty import FOLDS, WILD_WEIGHT, brier, choose_max_doubt, cv_probability, doubt, ece, fit_logistic
+from .uncertainty import FOLDS, WILD_WEIGHT, brier, choose_max_doubt, doubt, ece, fit_logistic
 
 log = logging.getLogger("training.anchors")
 
