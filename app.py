@@ -155,8 +155,12 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         return out
 
     @friendly_errors
-    def search(anchor, files, threshold=None, progress=gr.Progress()):
+    def search(anchor, files, threshold=None, more_anchors=None, progress=gr.Progress()):
         (anchor,) = _require((anchor,), ("anchor",))
+        extra = _paths(more_anchors)
+        if len(extra) > MAX_ANCHORS - 1:
+            raise gr.Error(f"Please add at most {MAX_ANCHORS - 1} more photos of the anchor ({len(extra)} given).",
+                           title="Too many anchor photos", print_exception=False)
         paths = _paths(files)
         if not paths:
             raise gr.Error("Please add the photos to search (up to 50).", title="No photos", print_exception=False)
@@ -165,7 +169,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
                            title="Too many photos", print_exception=False)
         progress(0, desc="Finding faces")
         names = [Path(p).name for p in paths]
-        ranked = facesim.rank(anchor, paths, weights=folder, names=names,
+        ranked = facesim.rank([anchor, *extra] if extra else anchor, paths, weights=folder, names=names,
                               threshold=float(threshold) if threshold is not None else None,
                               on_progress=lambda done, total: progress(done / total, desc="Finding faces"))
         return render_ranking(ranked, names)
@@ -226,8 +230,14 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
         with gr.Tab("Gallery search", id="gallery-tab"):
             gr.Markdown(f"One **anchor** and up to {MAX_GALLERY} photos: which of them show the anchor's person?")
             with gr.Row():
-                g_anchor = Photo(label="Anchor", type="filepath", sources=["upload", "clipboard"], height=260,
-                                 elem_id="gallery-anchor", scale=1)
+                with gr.Column(scale=1, min_width=200):
+                    g_anchor = Photo(label="Anchor", type="filepath", sources=["upload", "clipboard"], height=260,
+                                     elem_id="gallery-anchor")
+                    with gr.Accordion("More photos of the anchor (optional)", open=False,
+                                      elem_id="gallery-more-anchors-box"):
+                        g_more = gr.File(label=f"Up to {MAX_ANCHORS - 1} more photos of the same person: they answer "
+                                         "together", file_count="multiple", file_types=["image"],
+                                         elem_id="gallery-more-anchors")
                 g_files = gr.File(label=f"Photos to search (up to {MAX_GALLERY})", file_count="multiple",
                                   file_types=["image"], elem_id="gallery-files", scale=2)
             g_threshold = gr.Slider(0.0, 2.0, value=default_threshold, step=0.005,
@@ -239,7 +249,7 @@ def build_demo(weights: str | None = None) -> gr.Blocks:
             g_table = gr.HTML(elem_id="gallery-table")
             with gr.Accordion("Result as JSON", open=False):
                 g_data = gr.JSON(label="ranking")
-            g_button.click(search, inputs=[g_anchor, g_files, g_threshold],
+            g_button.click(search, inputs=[g_anchor, g_files, g_threshold, g_more],
                            outputs=[g_headline, g_gallery, g_table, g_data], api_name="rank",
                            concurrency_limit=CONCURRENCY)
         gr.Markdown(
@@ -341,6 +351,10 @@ def render_ranking(ranked: list, names: list[str]) -> tuple[str, list, str, list
     matches = [r for r in ranked if r.is_match]
     headline = (f"## {len(matches)} of {len(ranked)} photos show the anchor's person"
                 if matches else f"## None of the {len(ranked)} photos shows the anchor's person")
+    anchors = ranked[0].anchors if ranked else None
+    if anchors is not None and anchors.photos > 1:
+        notes = "".join(f"; {n}" for n in anchors.notes())
+        headline += f"\n- {anchors.count} of {anchors.photos} anchor photos answered{notes}."
     gallery = [(_show(r.face.crop), f"#{k} {names[r.index]}"
                 f"{f' (face {r.face_used + 1} of {r.faces_found})' if r.faces_found > 1 else ''}: "
                 f"{r.distance:.3f} ({r.verdict})")

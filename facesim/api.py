@@ -371,6 +371,8 @@ class Ranked:
     is_match: bool = False
     face_used: int = 0
     advice: tuple[str, ...] = ()
+    #: The photos of the anchor's person that answered (the same for every item of a search).
+    anchors: AnchorSet | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"index": self.index, "distance": self.distance, "probability": self.probability,
@@ -434,13 +436,13 @@ def rank(anchor: ImageSource | Sequence[ImageSource], photos: Sequence[ImageSour
                     crowded=names[i] if _crowded(anchors.vector, e, k, thr) else None)
         out.append(Ranked(index=i, distance=d, probability=j.probability, verdict=_verdict(d, thr, j),
                           face=face, faces_found=len(faces), reasons=j.reasons, advice=j.advice, is_match=d <= thr,
-                          face_used=k))
+                          face_used=k, anchors=anchors))
     out.sort(key=lambda r: r.distance)
     for i, r in enumerate(picked):
         if isinstance(r, FaceSimError):
             message = str(r).split(": ", 1)[-1]
             out.append(Ranked(index=i, distance=None, probability=None, verdict="error", face=None,
-                              faces_found=0, error=message))
+                              faces_found=0, error=message, anchors=anchors))
     return out
 
 

@@ -191,6 +191,13 @@ def test_rank_api_through_gradio_client(server, trio):
         api_name="/rank")  # the threshold keeps its calibrated default
     assert data[0]["photo"].endswith(".jpg") and data[0]["is_match"] and not data[1]["is_match"]
     assert "1 of 2 photos" in head
+    # The gallery tab takes more photos of the anchor's person too.
+    head, _, _, data = client.predict(
+        handle_file(str(trio["anchor"])), [handle_file(str(trio["other"])), handle_file(str(trio["same"]))],
+        more_anchors=[handle_file(str(lfw("George_W_Bush", 3))), handle_file(str(lfw("George_W_Bush", 4)))],
+        api_name="/rank")
+    assert "1 of 2 photos" in head and "3 of 3 anchor photos answered" in head
+    assert data[0]["is_match"] and "George_W_Bush" in data[0]["photo"]
 
 
 def test_example_rows_are_redistributable_photos_and_run():
