@@ -47,7 +47,7 @@ def render_card(folder: Path) -> str:
     data = info.get("data", {})
     widths = ", ".join(str(w) for w in config["widths"])
     inference_text = (f"\n- Inference graph: `{config['inference_file']}` (the same network exported by "
-                      "`python -m training.tflite` for OpenCV's DNN module, which the app runs; sha256 "
+                      "`python -m training.tflite`, which the app runs through LiteRT, or OpenCV's DNN module; sha256 "
                       f"`{info.get('inference_sha256', '?')[:16]}...`)." if config.get("inference_file") else "")
     extra_text = (f" plus {train['extra_faces']:,} unlabelled faces of UTKFace (`{train['extra']}`, adults; "
                   "distillation targets only, never triplets; UTKFace is for non-commercial research)"
