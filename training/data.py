@@ -156,8 +156,8 @@ class FaceSet:
 
 
 #: Names the extraction pipeline in crop caches, so that a cache made by another pipeline is rebuilt
-#: (v3: the short-range fallback of facesim.detect and OpenCV JPEG decoding).
-PIPELINE = "blazeface-full+short-range/template-0.30/v3"
+#: (v3: the short-range fallback of facesim.detect and OpenCV JPEG decoding; v4: LiteRT, reduced JPEG decodes).
+PIPELINE = "blazeface-full+short-range/template-0.30/v4"
 
 
 def default_chip():
@@ -176,16 +176,17 @@ def cache_tag(chip) -> tuple[str, str]:
 
 def extract_one(path: str, chip=None) -> tuple[np.ndarray, bool]:
     """The crop the app would use for this image (its best face), or the protocol's centre-crop fallback."""
-    from facesim import NoFaceFoundError, load_image
+    from facesim import NoFaceFoundError
     from facesim.align import center_crop
     from facesim.api import faces_in
+    from facesim.image import open_photo
 
     chip = chip or default_chip()
-    image = load_image(path)
+    photo = open_photo(path)  # decoded as the app decodes it (a large JPEG at the size the work needs)
     try:
-        return faces_in(image, chip=chip)[0].crop, False
+        return faces_in(photo, chip=chip)[0].crop, False
     except NoFaceFoundError:
-        return center_crop(image, chip=chip), True
+        return center_crop(photo.at(1), chip=chip), True
 
 
 def extract_tight(path: str, chip=None) -> tuple[np.ndarray, bool]:
@@ -321,11 +322,13 @@ def wild_photos(root: str | Path = WILD) -> list[str]:
 
 def photo_faces(path: str, chip=None) -> tuple:
     """Every face the public API finds in a photo, cut for `chip`, clearest first (empty when none)."""
-    from facesim import NoFaceFoundError, load_image
+    from facesim import NoFaceFoundError
     from facesim.api import faces_in
+    from facesim.image import open_photo
 
-    try:
-        return tuple(faces_in(load_image(path), name=Path(path).name, chip=chip or default_chip()))
+    try:  # decoded as the app decodes it (a large JPEG at the size the work needs)
+        return tuple(faces_in(open_photo(path, name=Path(path).name), name=Path(path).name,
+                              chip=chip or default_chip()))
     except NoFaceFoundError:
         return ()
 
