@@ -21,7 +21,7 @@ import numpy as np
 
 from .quality import Quality
 
-__all__ = ["Judge", "Judgement", "FEATURES", "features", "likelihood", "advice_for"]
+__all__ = ["Judge", "Judgement", "FEATURES", "features", "likelihood", "advice_for", "fallback_judge"]
 
 #: The model's inputs, in order: what each pair already has (no extra network call).
 FEATURES = ("margin", "eye_distance", "yaw", "score", "sharpness", "roll")
@@ -50,6 +50,8 @@ def features(distance: float, threshold: float, qualities: Sequence[Quality]) ->
     ])
 
 
+#: Which side of a typical face (feature 0) is the faulty one: smaller, lower, blurrier; more turned, tilted.
+_FAULTY_BELOW = {"eye_distance": True, "yaw": False, "score": True, "sharpness": True, "roll": False}
 #: Why a figure can make an answer doubtful, and what would help, per feature (who: "the anchor", ...).
 _WORDS = {
     "eye_distance": ("{who}: face small ({value:.0f} px between the eyes)",
@@ -174,11 +176,11 @@ class Judge:
             reasons.append(f"{crowded}: two faces in the photo look like the anchor's person")
             advice.append(f"a photo with {named[-1][1]}'s face alone")
         if doubt > self.max_doubt:
-            # Which figures pushed the answer towards being wrong, against a typical face (all features 0)?
+            # Which faults (a figure on its faulty side of a typical face) pushed the answer towards being wrong?
             push = np.asarray(self.coef) * x * (1.0 if is_match else -1.0)  # < 0: towards the wrong side
             for k in np.argsort(push):
                 name = self.features[k]
-                if name == "margin" or push[k] > -0.5:
+                if name == "margin" or push[k] > -0.5 or (x[k] < 0) != _FAULTY_BELOW[name]:
                     continue
                 who, person, q, value = _worst(name, named)
                 reasons.append(_WORDS[name][0].format(who=who, value=value))

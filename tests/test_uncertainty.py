@@ -76,6 +76,11 @@ def test_the_shipped_judge_doubts_the_threshold_and_names_what_pushed_it():
     assert not j.confident and j.doubt > judge.max_doubt
     assert any(r.startswith("candidate A: head") for r in j.reasons), j.reasons
     assert any("facing the camera" in a and "candidate A" in a for a in j.advice), j.advice
+    # Only faults are named: a big, sharp, frontal face near the threshold is "close to the threshold", not "small".
+    big = [(w, p, _quality(eye_distance=150.0, sharpness=0.4)) for w, p, _ in good]
+    j = judge.judge(thr - 0.005, big)
+    assert not j.confident and not any("small" in r or "blurred" in r for r in j.reasons), j.reasons
+    assert any(r.startswith("distance ") for r in j.reasons)
     # A threshold moved by the user changes the verdict's doubt, not the probability.
     assert judge.judge(thr + 0.03, good, threshold=thr + 0.1).probability == pytest.approx(
         judge.judge(thr + 0.03, good).probability)
