@@ -3,7 +3,7 @@ LiteRT (XNNPACK) or, where LiteRT is not installed, by OpenCV's DNN module.
 
 Measured on the 2-core machine (docs/benchmarks.md): LiteRT runs the full-range BlazeFace in 1.5 ms and three
 150 px faces through the ResNet in 4.9 ms, where OpenCV's DNN module takes 5.8 and 13.6 ms; both give the
-same outputs (tests/test_runtime.py). `FACESIM_RUNTIME=opencv` forces OpenCV.
+same outputs (tests/test_speed_paths.py, tests/test_model.py). `FACESIM_RUNTIME=opencv` forces OpenCV.
 """
 
 from __future__ import annotations

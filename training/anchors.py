@@ -24,7 +24,8 @@ from facesim.uncertainty import Judge, features
 
 from . import data as D
 from .metrics import best_threshold
-from .uncertainty import FOLDS, WILD_WEIGHT, brier, choose_max_doubt, doubt, ece, fit_logistic
+from .uncertainty import (FOLDS, WILD_WEIGHT, brier, choose_max_doubt, cv_probability, doubt, ece, fit_logistic,
+                          fold_ids)
 
 log = logging.getLogger("training.anchors")
 
@@ -103,7 +104,7 @@ def draw_rows(k: int, draw: int, pairs, same, is_wild, emb, ident, group) -> Row
 
 
 def _pair_folds(pair: np.ndarray) -> np.ndarray:
-    return np.random.default_rng(0).permutation(int(pair.max()) + 1)[pair] % FOLDS
+    return fold_ids(len(pair), pair)
 
 
 def method_figures(rows: list[Rows], method: str) -> dict:
@@ -137,12 +138,7 @@ def fit_k(rows: list[Rows], threshold: float) -> tuple[Judge, dict]:
     x = np.array([features(dd, threshold, q) for r in rows for dd, q in zip(r.d[SHIPPED], r.qualities)])
     guard = np.array([any(qq.reasons for qq in q) for r in rows for q in r.qualities])
     weight = np.where(wild, WILD_WEIGHT, 1.0)
-    fold = _pair_folds(pair)
-    oof = np.zeros(len(y))
-    for f in range(FOLDS):
-        tr = fold != f
-        b, w = fit_logistic(x[tr], y[tr], weight[tr])
-        oof[~tr] = 1.0 / (1.0 + np.exp(-np.clip(b + x[~tr] @ w, -50, 50)))
+    oof = cv_probability(x, y, weight, list(range(x.shape[1])), fold=_pair_folds(pair))
     correct = (d <= threshold) == (y > 0.5)
     dbt = doubt(oof, d, threshold)
     tau = choose_max_doubt(dbt[wild], correct[wild], guard[wild])

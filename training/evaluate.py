@@ -151,16 +151,15 @@ def api_pair_sets(encoder, *, mirrored: bool = False, lfw: Path = D.LFW, wild: P
     """LFW fold 7, the wild pairs and LFW test, each answered as the public API answers it."""
     split = D.protocol_split(lfw)
     threshold = float(encoder.config.threshold if threshold is None else threshold)
-    wild_emb = wild_emb or WildEmbedder(encoder, mirrored=mirrored)
-    lfw_emb = wild_emb  # one embedder answers any photo, LFW's or the wild set's
+    emb = wild_emb or WildEmbedder(encoder, mirrored=mirrored)  # one embedder answers LFW's photos and the wild set's
 
     def lfw_set(name, prs):
-        return lfw_emb.pair_set(name, [(str(lfw / p.a), str(lfw / p.b)) for p in prs], [p.same for p in prs],
-                                threshold)
+        return emb.pair_set(name, [(str(lfw / p.a), str(lfw / p.b)) for p in prs], [p.same for p in prs], threshold)
 
     wp, ws = D.wild_pairs(wild)
-    return (lfw_set("LFW fold 7", split.validation_pairs), wild_emb.pair_set("wild", wp, ws, threshold),
+    return (lfw_set("LFW fold 7", split.validation_pairs), emb.pair_set("wild", wp, ws, threshold),
             lfw_set("LFW test", split.test_pairs))
+
 
 def choose_threshold(lfw_d: np.ndarray, lfw_same: np.ndarray, wild_d: np.ndarray, wild_same: np.ndarray):
     """Threshold and calibration from LFW fold 7 and the wild pairs together (both are validation sets).

@@ -142,14 +142,23 @@ def _predict(intercept: float, coef: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(intercept + x @ coef, -50, 50)))
 
 
+def fold_ids(n: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """The cross-validation fold (0..FOLDS-1) of each of n rows, seed 0; rows of one group (one validation
+    pair drawn several times) share a fold."""
+    if groups is None:
+        return np.random.default_rng(SEED).permutation(n) % FOLDS
+    return np.random.default_rng(SEED).permutation(int(groups.max()) + 1)[groups] % FOLDS
+
+
 def cv_probability(x: np.ndarray, y: np.ndarray, weight: np.ndarray, columns: list[int], *, l2: float = L2,
-                   folds: int = FOLDS, seed: int = SEED) -> np.ndarray:
-    """Out-of-fold p(same) of a logistic model on `columns` of `x` (column 0, the margin, unpenalised)."""
-    fold = np.random.default_rng(seed).permutation(len(y)) % folds
+                   fold: np.ndarray | None = None) -> np.ndarray:
+    """Out-of-fold p(same) of a logistic model on `columns` of `x` (column 0, the margin, unpenalised), over
+    the folds `fold` (default `fold_ids(len(y))`)."""
+    fold = fold_ids(len(y)) if fold is None else fold
     out = np.zeros(len(y))
     xs = x[:, columns]
     free = tuple(i for i, c in enumerate(columns) if c == 0)
-    for f in range(folds):
+    for f in range(FOLDS):
         tr = fold != f
         b, w = fit_logistic(xs[tr], y[tr], weight[tr], l2=l2, free=free)
         out[~tr] = _predict(b, w, xs[~tr])
@@ -251,7 +260,7 @@ def fit_judge(fold7: PairSet, wild: PairSet, test: PairSet | None, threshold: fl
         curves[key] = _curves(ps, p, threshold, c)
         rel[key] = _reliability(p, ps.same)
     # ECE and Brier by cross-validation fold (each holds about 60 wild and 60 LFW pairs: noisy, shown for spread).
-    fold = np.random.default_rng(SEED).permutation(len(y)) % FOLDS
+    fold = fold_ids(len(y))
     figures["ece_by_fold"] = [round(ece(oof[fold == f], y[fold == f]), 4) for f in range(FOLDS)]
     figures["brier_by_fold"] = [round(brier(oof[fold == f], y[fold == f]), 4) for f in range(FOLDS)]
     if test is not None and len(test):  # LFW test: folds 8 and 9 of pairs.txt, 600 pairs each, in order
